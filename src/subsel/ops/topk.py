@@ -1,0 +1,155 @@
+"""Relaxed top-k by successive softmax (Ploetz & Roth, 2018), as used by Xie & Ermon (2019).
+
+With ``alpha^1 = scores`` the recursion (eqs. 3-5) is, for j = 1..k,
+
+    a^j       = softmax(alpha^j / tau)
+    alpha^{j+1} = alpha^j + log(1 - a^j)
+
+and the relaxed k-hot output is ``a = sum_j a^j``. Each step is a relaxed one-hot vector; as
+``tau -> 0`` step j tends to the one-hot of the j-th largest score, so ``a`` tends to the exact
+k-hot top-k mask.
+
+Numerics: ``log(1 - a)`` is never formed as ``log(1 - exp(log a))`` for the largest entry, where it
+would round to ``log(0)``. For that entry ``1 - a = r / (1 + r)`` with ``r`` the sum of the other
+(shifted) exponentials, and ``log r`` is a logsumexp; for every other entry ``a <= 1/2`` and
+``log1p(-a)`` is accurate. So the recursion is exact in floating point and never produces NaN or
+inf as long as each row has at least k finite scores (``-inf`` marks an item that is never chosen).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+from .._validation import check_positive_float, param_error
+from ._common import prepare, rank_mask
+
+__all__ = ["relaxed_topk"]
+
+
+def _successive_softmax(x: torch.Tensor, k_max: int, k_rows: torch.Tensor | None, tau: float,
+                        return_steps: bool):
+    """The recursion on the last axis. x (..., n); returns (a, steps or None)."""
+    neg_big = torch.finfo(x.dtype).min
+    alpha = x
+    total = torch.zeros_like(x)
+    steps = []
+    for j in range(k_max):
+        # The softmax and log(1 - a) are shift invariant: shift by the (detached) row maximum.
+        z = (alpha - alpha.detach().amax(-1, keepdim=True)) / tau
+        lse = torch.logsumexp(z, -1, keepdim=True)
+        log_a = z - lse
+        a = torch.exp(log_a)
+        if k_rows is not None:
+            a = a * (j < k_rows).unsqueeze(-1).to(a.dtype)
+        total = total + a
+        if return_steps:
+            steps.append(a)
+        if j == k_max - 1:
+            break
+        is_max = F.one_hot(z.detach().argmax(-1), z.shape[-1]).to(torch.bool)
+        log_r = torch.logsumexp(z.masked_fill(is_max, neg_big), -1, keepdim=True)
+        log1m_top = log_r - lse  # = log(r / (1 + r)) since the top z is 0
+        log1m_rest = torch.log1p(-torch.exp(log_a.masked_fill(is_max, -1.0)))
+        alpha = alpha + torch.where(is_max, log1m_top, log1m_rest)
+    return total, (torch.stack(steps, -2) if return_steps else None)
+
+
+_COMPILED = None
+_COMPILE_FAILED = False
+
+
+def _compiled_kernel():
+    global _COMPILED
+    if _COMPILED is None:
+        _COMPILED = torch.compile(_successive_softmax, dynamic=True)
+    return _COMPILED
+
+
+def _run(x, k_max, k_rows, tau, return_steps, backend):
+    """Dispatch to eager or torch.compile (fused k steps); fall back to eager if compiling fails."""
+    global _COMPILE_FAILED
+    if backend == "auto":
+        backend = "compile" if (x.is_cuda and os.environ.get("SUBSEL_COMPILE", "1") != "0"
+                                and not _COMPILE_FAILED) else "eager"
+    if backend == "compile":
+        try:
+            return _compiled_kernel()(x, k_max, k_rows, tau, return_steps)
+        except Exception as exc:  # pragma: no cover - depends on the platform's compiler
+            if not _COMPILE_FAILED:
+                warnings.warn(f"torch.compile of relaxed_topk failed ({type(exc).__name__}: {exc}); "
+                              f"falling back to eager.", RuntimeWarning, stacklevel=3)
+            _COMPILE_FAILED = True
+    return _successive_softmax(x, k_max, k_rows, tau, return_steps)
+
+
+def relaxed_topk(scores: torch.Tensor, k, *, tau: float = 1.0, dim: int = -1, hard: bool = False,
+                 return_steps: bool = False, backend: str = "auto"):
+    """Relaxed k-hot top-k of ``scores`` by k successive softmaxes (eqs. 3-5).
+
+    Parameters
+    ----------
+    scores : Tensor, shape (..., n)
+        Any leading axes are batch axes (``dim`` picks the item axis). ``-inf`` marks an item that
+        is never chosen; NaN and ``+inf`` are rejected. Each row needs at least k finite scores.
+    k : int or LongTensor of shape ``scores.shape`` without ``dim``
+        Subset size, one for all rows or one per row (rows stop after their own k steps).
+    tau : float > 0
+        Temperature. ``tau -> 0`` gives the exact top-k mask.
+    dim : int
+        The item axis.
+    hard : bool
+        Straight-through: the forward value is the exact k-hot top-k mask (and one-hot steps), the
+        gradient is that of the relaxation.
+    return_steps : bool
+        Also return the k relaxed one-hot steps ``a^1..a^k`` (for sequence losses such as eq. 7).
+    backend : {"auto", "eager", "compile"}
+        ``"compile"`` fuses the k steps with ``torch.compile``; ``"auto"`` does so on CUDA only
+        (set ``SUBSEL_COMPILE=0`` to disable), falling back to eager if compilation fails.
+
+    Returns
+    -------
+    a : Tensor, shape of ``scores``
+        ``sum_j a^j``; every row sums to its k. Entries lie in [0, k].
+    steps : Tensor, shape of ``scores`` with a new axis of size ``max(k)`` inserted at ``dim``
+        Only with ``return_steps=True``. Steps past a row's own k are zero.
+
+    Notes
+    -----
+    Order is preserved for ``tau >= 1`` (Theorem 1 of Xie & Ermon): a larger score never gets a
+    smaller output. For ``tau < 1`` it is not, and entries can exceed 1: scores ``[1, 2]``, k = 2,
+    tau = 0.4 give ``[1.053, 0.947]``. Both are properties of the recursion, kept as they are.
+
+    Cost: O(k n) time and, with autograd, O(k n) memory per row; k sequential steps.
+    """
+    func = "relaxed_topk"
+    tau = check_positive_float(tau, "tau", func)
+    if backend not in ("auto", "eager", "compile"):
+        raise param_error(func, "backend", "one of 'auto', 'eager', 'compile'", backend)
+    x, d, k_max, k_rows = prepare(scores, k, dim, func)
+    a, steps = _run(x, k_max, k_rows, tau, return_steps, backend)
+    if hard:
+        top = x.detach().topk(k_max, dim=-1).indices
+        if return_steps:
+            one_hot = F.one_hot(top, x.shape[-1]).to(x.dtype)  # (..., k_max, n)
+            if k_rows is not None:
+                keep = torch.arange(k_max, device=x.device) < k_rows.unsqueeze(-1)
+                one_hot = one_hot * keep.unsqueeze(-1).to(x.dtype)
+            steps = one_hot + (steps - steps.detach())
+        mask = rank_mask(x.detach(), k_max, k_rows).to(x.dtype)
+        a = mask + (a - a.detach())
+    a = a.movedim(-1, d)
+    if not return_steps:
+        return a
+    return a, _restore_steps(steps, d)
+
+
+def _restore_steps(steps: torch.Tensor, d: int) -> torch.Tensor:
+    """(..., k, n) with the batch axes in moved order -> k axis at ``d`` and n axis at ``d + 1``."""
+    # Batch axes are the original axes without d, in order; put (k, n) back at positions (d, d+1).
+    nb = steps.ndim - 2
+    perm = list(range(d)) + [nb, nb + 1] + list(range(d, nb))
+    return steps.permute(perm)

@@ -1,0 +1,99 @@
+"""The one result type that every selector returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Selection"]
+
+
+def _as_1d(value, name: str, dtype, n: int | None) -> np.ndarray | None:
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=dtype)
+    if arr.ndim != 1:
+        raise ValueError(f"Selection.{name} must be 1-d; got shape {arr.shape}.")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(
+            f"Selection.{name} must have one entry per selected index ({n}); got {arr.shape[0]}."
+        )
+    return arr
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A chosen subset and what the method that chose it knows about it.
+
+    Attributes
+    ----------
+    indices : ndarray of int64, shape (s,)
+        Positions of the chosen items in the input, in the order the method chose them. May repeat
+        for methods that sample with replacement (sensitivity sampling).
+    weights : ndarray of float64, shape (s,)
+        Importance weights (``1 / (s p)`` for importance sampling); all ones where not applicable.
+    probabilities : ndarray of float64, shape (s,), optional
+        The probability with which each chosen item was drawn.
+    gains : ndarray of float64, shape (s,), optional
+        Marginal gains, for greedy maximizers.
+    center_indices : ndarray of int64, optional
+        Indices of cluster centres, for clustering-based methods.
+    n_queries : int, optional
+        How many times the model / oracle was queried.
+    seconds : float, optional
+        Wall time of the selection.
+    extra : dict
+        Anything else a method reports (kept out of the fixed schema).
+    """
+
+    indices: np.ndarray
+    weights: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+    gains: np.ndarray | None = None
+    center_indices: np.ndarray | None = None
+    n_queries: int | None = None
+    seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        idx = np.asarray(self.indices)
+        if idx.ndim != 1:
+            raise ValueError(f"Selection.indices must be 1-d; got shape {idx.shape}.")
+        if idx.size and not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(f"Selection.indices must be integers; got dtype {idx.dtype}.")
+        if idx.size and idx.min() < 0:
+            raise ValueError("Selection.indices must be >= 0.")
+        idx = idx.astype(np.int64, copy=False)
+        n = idx.shape[0]
+        object.__setattr__(self, "indices", idx)
+        weights = np.ones(n) if self.weights is None else self.weights
+        object.__setattr__(self, "weights", _as_1d(weights, "weights", np.float64, n))
+        object.__setattr__(self, "probabilities",
+                           _as_1d(self.probabilities, "probabilities", np.float64, n))
+        object.__setattr__(self, "gains", _as_1d(self.gains, "gains", np.float64, n))
+        object.__setattr__(self, "center_indices",
+                           _as_1d(self.center_indices, "center_indices", np.int64, None))
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def mask(self, n: int) -> np.ndarray:
+        """Boolean mask of shape ``(n,)`` with the chosen positions set."""
+        if len(self) and int(self.indices.max()) >= n:
+            raise ValueError(f"Selection has index {int(self.indices.max())}, out of range for n={n}.")
+        out = np.zeros(n, dtype=bool)
+        out[self.indices] = True
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python view (lists and scalars), e.g. for JSON."""
+        out: dict[str, Any] = {}
+        for key in ("indices", "weights", "probabilities", "gains", "center_indices"):
+            value = getattr(self, key)
+            out[key] = None if value is None else value.tolist()
+        out["n_queries"] = self.n_queries
+        out["seconds"] = self.seconds
+        out.update(self.extra)
+        return out
