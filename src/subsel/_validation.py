@@ -56,10 +56,13 @@ def param_error(
 
 
 def check_int(value: Any, name: str, func: str, *, low: int | None = None, high: int | None = None,
-              extra: str = "") -> int:
-    """Check that ``value`` is an integer (not a bool) within ``[low, high]``; return it as ``int``."""
+              extra: str = "", high_label: str | None = None) -> int:
+    """Check that ``value`` is an integer (not a bool) within ``[low, high]``; return it as ``int``.
+
+    ``high_label`` names the upper bound in the message (e.g. ``"n"``), ``extra`` follows it.
+    """
     lo = "-inf" if low is None else str(low)
-    hi = "inf" if high is None else str(high)
+    hi = high_label or ("inf" if high is None else str(high))
     constraint = f"an int in [{lo}, {hi}]{extra}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise param_error(func, name, constraint, value, kind=TypeError)
@@ -162,7 +165,7 @@ def check_k(k: Any, n: int, batch_shape: tuple[int, ...], func: str, *, allow_te
             )
         k = k.to(device=device, dtype=torch.long)
         return (int(k.max()) if k.numel() else 1), k
-    return check_int(k, "k", func, low=1, high=n, extra=f" (n={n})"), None
+    return check_int(k, "k", func, low=1, high=n, high_label="n", extra=f" (n={n})"), None
 
 
 def check_mask(mask: Any, shape: tuple[int, ...], name: str, func: str):

@@ -1,0 +1,1 @@
+"""Generic checks that every operator or selector must pass (registry-driven)."""
