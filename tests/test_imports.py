@@ -11,15 +11,35 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "subsel"
 
 # Level of each top-level module or subpackage of subsel (see ../shared/DESIGN.md).
 LEVELS = {
-    "__init__": 4, "_validation": 0, "_typing": 0, "_io": 0, "result": 0,
-    "ops": 1, "submodular": 1, "selection": 1, "datasets": 1,
-    "structured": 2, "valuation": 2, "apps": 2,
-    "distributed": 3, "report": 3, "cli": 3, "demos": 3,
+    "__init__": 4,
+    "_validation": 0,
+    "_typing": 0,
+    "_io": 0,
+    "result": 0,
+    "ops": 1,
+    "submodular": 1,
+    "selection": 1,
+    "datasets": 1,
+    "structured": 2,
+    "valuation": 2,
+    "apps": 2,
+    "distributed": 3,
+    "report": 3,
+    "cli": 3,
+    "demos": 3,
 }
 # Same-level imports that the design allows.
-ALLOWED = {("structured", "submodular"), ("valuation", "ops"), ("valuation", "submodular"),
-           ("valuation", "selection"), ("apps", "ops"), ("cli", "report"), ("cli", "demos"),
-           ("demos", "report"), ("report", "demos")}
+ALLOWED = {
+    ("structured", "submodular"),
+    ("valuation", "ops"),
+    ("valuation", "submodular"),
+    ("valuation", "selection"),
+    ("apps", "ops"),
+    ("cli", "report"),
+    ("cli", "demos"),
+    ("demos", "report"),
+    ("report", "demos"),
+}
 OPTIONAL = {"faiss", "dask", "distributed", "cvxpy", "cvxpylayers", "gco", "pyarrow"}
 
 
@@ -68,22 +88,37 @@ def test_no_upward_or_sideways_imports():
             up = LEVELS[target] > LEVELS[me]
             sideways = LEVELS[target] == LEVELS[me] and (me, target) not in ALLOWED
             if up or sideways:
-                bad.append(f"{path.relative_to(SRC)}:{line} ({me}, level {LEVELS[me]}) imports "
-                           f"{target} (level {LEVELS[target]})")
+                bad.append(
+                    f"{path.relative_to(SRC)}:{line} ({me}, level {LEVELS[me]}) imports "
+                    f"{target} (level {LEVELS[target]})"
+                )
     assert not bad, "imports must only go down:\n" + "\n".join(bad)
 
 
 def test_optional_dependencies_are_imported_lazily():
     """Importing the package must not import any optional heavy dependency."""
-    code = ("import sys, subsel, subsel.ops, subsel.cli, subsel.report; "
-            f"print(sorted(m for m in {sorted(OPTIONAL)!r} if m in sys.modules))")
+    code = (
+        "import sys, subsel, subsel.ops, subsel.cli, subsel.report; "
+        f"print(sorted(m for m in {sorted(OPTIONAL)!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_ops_imports_only_torch_and_validation():
-    allowed = {"torch", "numpy", "__future__", "functools", "itertools", "math", "os", "warnings",
-               "collections", "dataclasses", "typing"}
+    allowed = {
+        "torch",
+        "numpy",
+        "__future__",
+        "functools",
+        "itertools",
+        "math",
+        "os",
+        "warnings",
+        "collections",
+        "dataclasses",
+        "typing",
+    }
     for path in (SRC / "ops").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):

@@ -23,3 +23,12 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         atomic_write_bytes(target, object())  # not bytes: the write fails midway
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_permissions_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "x.html", "hi")
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644

@@ -12,7 +12,10 @@ from subsel import _validation as v
 def test_param_error_format():
     err = v.param_error("relaxed_topk", "k", "an int in [1, n] (n=10)", 12)
     assert isinstance(err, ValueError)
-    assert str(err) == "The 'k' parameter of relaxed_topk must be an int in [1, n] (n=10). Got 12 instead."
+    assert (
+        str(err)
+        == "The 'k' parameter of relaxed_topk must be an int in [1, n] (n=10). Got 12 instead."
+    )
 
 
 def test_nan_message_counts_positions_and_says_the_fix():
@@ -33,8 +36,10 @@ def test_neg_inf_allowed_only_when_asked():
         v.check_scores(torch.tensor([float("inf")]), "scores", "f", allow_neg_inf=True)
 
 
-@pytest.mark.parametrize("value,kind", [(True, TypeError), (2.5, TypeError), ("3", TypeError),
-                                        (0, ValueError), (11, ValueError)])
+@pytest.mark.parametrize(
+    "value,kind",
+    [(True, TypeError), (2.5, TypeError), ("3", TypeError), (0, ValueError), (11, ValueError)],
+)
 def test_check_int(value, kind):
     with pytest.raises(kind, match="'k' parameter of f must be an int in"):
         v.check_int(value, "k", "f", low=1, high=10)

@@ -52,11 +52,21 @@ def param_error(
 
     Returns the exception (the caller raises it) so that tracebacks point at the caller.
     """
-    return kind(f"The '{name}' parameter of {func} must be {constraint}. Got {_show(value)} instead.")
+    return kind(
+        f"The '{name}' parameter of {func} must be {constraint}. Got {_show(value)} instead."
+    )
 
 
-def check_int(value: Any, name: str, func: str, *, low: int | None = None, high: int | None = None,
-              extra: str = "", high_label: str | None = None) -> int:
+def check_int(
+    value: Any,
+    name: str,
+    func: str,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    extra: str = "",
+    high_label: str | None = None,
+) -> int:
     """Check that ``value`` is an integer (not a bool) within ``[low, high]``; return it as ``int``.
 
     ``high_label`` names the upper bound in the message (e.g. ``"n"``), ``extra`` follows it.
@@ -119,7 +129,9 @@ def check_scores(x: Any, name: str, func: str, *, allow_neg_inf: bool = False):
             f"Convert it with .float() or .double()."
         )
     if x.numel() == 0:
-        raise ValueError(f"Input '{name}' of {func} is empty (shape {tuple(x.shape)}); pass at least one item.")
+        raise ValueError(
+            f"Input '{name}' of {func} is empty (shape {tuple(x.shape)}); pass at least one item."
+        )
     nan = torch.isnan(x)
     if bool(nan.any()):
         raise ValueError(
@@ -128,7 +140,9 @@ def check_scores(x: Any, name: str, func: str, *, allow_neg_inf: bool = False):
     bad = torch.isinf(x) if not allow_neg_inf else torch.isposinf(x)
     if bool(bad.any()):
         what = "infinite values" if not allow_neg_inf else "+inf"
-        hint = "" if not allow_neg_inf else " (-inf is allowed and means the item can never be chosen)"
+        hint = (
+            "" if not allow_neg_inf else " (-inf is allowed and means the item can never be chosen)"
+        )
         raise ValueError(
             f"Input '{name}' of {func} contains {what} at {_count(bad)} positions{hint}; "
             f"clip or remove them."
@@ -136,8 +150,15 @@ def check_scores(x: Any, name: str, func: str, *, allow_neg_inf: bool = False):
     return x
 
 
-def check_k(k: Any, n: int, batch_shape: tuple[int, ...], func: str, *, allow_tensor: bool = True,
-            device=None):
+def check_k(
+    k: Any,
+    n: int,
+    batch_shape: tuple[int, ...],
+    func: str,
+    *,
+    allow_tensor: bool = True,
+    device=None,
+):
     """Check subset size ``k``: an int in [1, n], or an integer tensor of shape ``batch_shape``.
 
     Returns ``(k_max, k_tensor_or_None)``: ``k_max`` is a Python int; ``k_tensor`` is a long tensor
@@ -145,7 +166,12 @@ def check_k(k: Any, n: int, batch_shape: tuple[int, ...], func: str, *, allow_te
     """
     import torch
 
-    if isinstance(k, torch.Tensor) and k.ndim == 0 and not k.is_floating_point() and k.dtype != torch.bool:
+    if (
+        isinstance(k, torch.Tensor)
+        and k.ndim == 0
+        and not k.is_floating_point()
+        and k.dtype != torch.bool
+    ):
         k = int(k)
     if isinstance(k, torch.Tensor):
         if not allow_tensor:
@@ -213,6 +239,11 @@ def check_seed(seed: Any, func: str) -> np.random.Generator:
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
-        raise param_error(func, "seed", "None, an int >= 0 or a numpy.random.Generator", seed,
-                          kind=TypeError if not isinstance(seed, numbers.Integral) else ValueError)
+        raise param_error(
+            func,
+            "seed",
+            "None, an int >= 0 or a numpy.random.Generator",
+            seed,
+            kind=TypeError if not isinstance(seed, numbers.Integral) else ValueError,
+        )
     return np.random.default_rng(int(seed))

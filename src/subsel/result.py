@@ -70,11 +70,13 @@ class Selection:
         object.__setattr__(self, "indices", idx)
         weights = np.ones(n) if self.weights is None else self.weights
         object.__setattr__(self, "weights", _as_1d(weights, "weights", np.float64, n))
-        object.__setattr__(self, "probabilities",
-                           _as_1d(self.probabilities, "probabilities", np.float64, n))
+        object.__setattr__(
+            self, "probabilities", _as_1d(self.probabilities, "probabilities", np.float64, n)
+        )
         object.__setattr__(self, "gains", _as_1d(self.gains, "gains", np.float64, n))
-        object.__setattr__(self, "center_indices",
-                           _as_1d(self.center_indices, "center_indices", np.int64, None))
+        object.__setattr__(
+            self, "center_indices", _as_1d(self.center_indices, "center_indices", np.int64, None)
+        )
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])
@@ -82,7 +84,9 @@ class Selection:
     def mask(self, n: int) -> np.ndarray:
         """Boolean mask of shape ``(n,)`` with the chosen positions set."""
         if len(self) and int(self.indices.max()) >= n:
-            raise ValueError(f"Selection has index {int(self.indices.max())}, out of range for n={n}.")
+            raise ValueError(
+                f"Selection has index {int(self.indices.max())}, out of range for n={n}."
+            )
         out = np.zeros(n, dtype=bool)
         out[self.indices] = True
         return out

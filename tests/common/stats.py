@@ -58,4 +58,6 @@ def mean_within(samples: np.ndarray, target, *, alpha: float = ALPHA) -> None:
     cells = max(1, int(np.size(mean)))
     z = stats.norm.isf(alpha / 2 / cells)
     err = np.abs(mean - np.asarray(target))
-    assert np.all(err <= z * se + 1e-12), f"mean off by {np.max(err / np.maximum(se, 1e-300)):.2f} SE"
+    assert np.all(err <= z * se + 1e-12), (
+        f"mean off by {np.max(err / np.maximum(se, 1e-300)):.2f} SE"
+    )

@@ -44,7 +44,7 @@ def test_log_prob_matches_enumeration_and_normalizes():
     probs = d.log_prob(support).exp()
     assert float(probs.sum()) == pytest.approx(1.0, abs=1e-12)
     exact = subset_distribution(weights.tolist(), 2)
-    for row, p in zip(support, probs):
+    for row, p in zip(support, probs, strict=True):
         key = tuple(torch.nonzero(row).flatten().tolist())
         assert float(p) == pytest.approx(exact[key], rel=1e-10)
 

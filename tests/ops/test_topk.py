@@ -125,8 +125,13 @@ def test_hard_is_exact_forward_and_relaxed_backward():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize(
     "scores,tau",
-    [([1e4, 0.0, 0.0, -1e4], 1.0), ([1e4, 0.0, 0.0, -1e4], 1e-6), ([50.0, 49.0, -3.0, 0.0], 1e-3),
-     ([0.0] * 6, 1e-4), ([3e30, 0.0, -3e30, 1.0], 1e-3)],
+    [
+        ([1e4, 0.0, 0.0, -1e4], 1.0),
+        ([1e4, 0.0, 0.0, -1e4], 1e-6),
+        ([50.0, 49.0, -3.0, 0.0], 1e-3),
+        ([0.0] * 6, 1e-4),
+        ([3e30, 0.0, -3e30, 1.0], 1e-3),
+    ],
 )
 def test_extreme_inputs_give_finite_values_and_gradients(dtype, scores, tau):
     x = torch.tensor(scores, dtype=dtype, requires_grad=True)

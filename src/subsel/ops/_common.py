@@ -7,8 +7,17 @@ import torch
 from .._validation import check_dim, check_generator, check_k, check_scores
 
 
-def prepare(scores, k, dim: int, func: str, *, name: str = "scores", allow_neg_inf: bool = True,
-            allow_tensor_k: bool = True, generator=None):
+def prepare(
+    scores,
+    k,
+    dim: int,
+    func: str,
+    *,
+    name: str = "scores",
+    allow_neg_inf: bool = True,
+    allow_tensor_k: bool = True,
+    generator=None,
+):
     """Validate ``(scores, k, dim)`` and move the subset axis last.
 
     Returns ``(x, d, k_max, k_rows)``: ``x`` is ``scores`` with axis ``d`` moved to the end, ``k_max``
@@ -19,8 +28,9 @@ def prepare(scores, k, dim: int, func: str, *, name: str = "scores", allow_neg_i
     d = check_dim(dim, scores.ndim, func)
     x = scores.movedim(d, -1)
     n = x.shape[-1]
-    k_max, k_rows = check_k(k, n, tuple(x.shape[:-1]), func, allow_tensor=allow_tensor_k,
-                            device=x.device)
+    k_max, k_rows = check_k(
+        k, n, tuple(x.shape[:-1]), func, allow_tensor=allow_tensor_k, device=x.device
+    )
     check_generator(generator, func, device=x.device)
     if allow_neg_inf:
         finite = torch.isfinite(x).sum(-1)

@@ -69,23 +69,24 @@ def _levels(k: int):
     return out
 
 
-def _dp_same_size(l: torch.Tensor, log_w_out: torch.Tensor, k: int) -> torch.Tensor:
-    """DP over subsets for rows that all have |S| = k >= 1: l (B, k), log_w_out (B,)."""
-    dev = l.device
+def _dp_same_size(logw: torch.Tensor, log_w_out: torch.Tensor, k: int) -> torch.Tensor:
+    """DP over subsets for rows that all have |S| = k >= 1: logw (B, k), log_w_out (B,)."""
+    dev = logw.device
     levels = [(b.to(dev), p.to(dev), c.to(dev)) for b, p, c in _levels(k)]
     # log w(T) for every subset T, level by level (add the lowest member to T minus it).
-    lw = [l.new_full((l.shape[0], 1), _NEG_INF)]
+    lw = [logw.new_full((logw.shape[0], 1), _NEG_INF)]
     for c, (bits, pred, _) in enumerate(levels, start=1):
-        lw.append(torch.logaddexp(lw[c - 1][:, pred[:, 0]], l[:, bits[:, 0]]))
+        lw.append(torch.logaddexp(lw[c - 1][:, pred[:, 0]], logw[:, bits[:, 0]]))
+
     # Denominator for a drawn prefix R: Z - w(R) = w_out + w(S - R), a sum of positive terms.
     def log_den(c):
         comp = levels[c - 1][2] if c > 0 else torch.zeros(1, dtype=torch.long, device=dev)
         return torch.logaddexp(log_w_out[:, None], lw[k - c][:, comp])
 
-    log_q = l.new_zeros((l.shape[0], 1))
+    log_q = logw.new_zeros((logw.shape[0], 1))
     den = log_den(0)
     for c, (bits, pred, _) in enumerate(levels, start=1):
-        terms = log_q[:, pred] - den[:, pred] + l[:, bits]
+        terms = log_q[:, pred] - den[:, pred] + logw[:, bits]
         log_q = torch.logsumexp(terms, -1)
         if c < k:
             den = log_den(c)
@@ -100,8 +101,8 @@ def log_prob_dp(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         if k == 0:
             continue
         rows = (sizes == k).nonzero().squeeze(-1)
-        l, _ = _gather_subset(x_safe[rows], m[rows], k)
-        out = out.index_put((rows,), _dp_same_size(l, log_w_out[rows], k))
+        logw, _ = _gather_subset(x_safe[rows], m[rows], k)
+        out = out.index_put((rows,), _dp_same_size(logw, log_w_out[rows], k))
     return _finish(out, zero_prob, certain)
 
 
@@ -126,8 +127,11 @@ def _dphi(s, la, valid):
     """phi'(s) = 1 - e^s + sum_i x_i / expm1(x_i), x_i = a_i e^s; decreasing in s."""
     y = s[..., None] + la[:, None, :]
     xx = torch.exp(y.clamp(-30.0, 6.5))
-    g = torch.where(y < -30.0, torch.ones_like(y), torch.where(y > 6.5, torch.zeros_like(y),
-                                                               xx / torch.expm1(xx)))
+    g = torch.where(
+        y < -30.0,
+        torch.ones_like(y),
+        torch.where(y > 6.5, torch.zeros_like(y), xx / torch.expm1(xx)),
+    )
     return 1.0 - torch.exp(s) + (g * valid[:, None, :]).sum(-1)
 
 
@@ -137,8 +141,8 @@ def log_prob_quadrature(x: torch.Tensor, m: torch.Tensor, *, num_nodes: int | No
     k = int(sizes.max()) if sizes.numel() else 0
     if k == 0:
         return _finish(x.new_zeros(x.shape[0]), zero_prob, certain)
-    l, valid = _gather_subset(x_safe, m, k)
-    la = l - log_w_out[:, None]
+    logw, valid = _gather_subset(x_safe, m, k)
+    la = logw - log_w_out[:, None]
     valid = valid.to(la.dtype)
     with torch.no_grad():
         la_d = la.detach()
@@ -158,7 +162,9 @@ def log_prob_quadrature(x: torch.Tensor, m: torch.Tensor, *, num_nodes: int | No
         def reach(sign):
             s = mode[:, None] + sign * steps[None, :]
             ok = (peak[:, None] - _phi(s, la_d, valid)) >= _DROP
-            first = torch.where(ok.any(-1), ok.float().argmax(-1), torch.full_like(mode, len(steps) - 1).long())
+            first = torch.where(
+                ok.any(-1), ok.float().argmax(-1), torch.full_like(mode, len(steps) - 1).long()
+            )
             return steps[first]
 
         left, right = mode - reach(-1.0), mode + reach(1.0)

@@ -64,8 +64,9 @@ class SubsetDistribution(Distribution):
     has_rsample = True
     has_enumerate_support = True
 
-    def __init__(self, logits: torch.Tensor, k: int, *, tau: float = 1.0, generator=None,
-                 validate_args=None):
+    def __init__(
+        self, logits: torch.Tensor, k: int, *, tau: float = 1.0, generator=None, validate_args=None
+    ):
         func = "SubsetDistribution"
         x, _, k_max, _ = prepare(logits, k, -1, func, name="logits", allow_tensor_k=False)
         self.logits = logits
@@ -91,16 +92,18 @@ class SubsetDistribution(Distribution):
         new._validate_args = self._validate_args
         return new
 
-    def sample(self, sample_shape=torch.Size(), generator=None):
+    def sample(self, sample_shape=(), generator=None):
         shape = self._extended_shape(torch.Size(sample_shape))
         with torch.no_grad():
-            return sample_subset(self.logits.expand(shape), self.k,
-                                 generator=generator or self.generator)
+            return sample_subset(
+                self.logits.expand(shape), self.k, generator=generator or self.generator
+            )
 
-    def rsample(self, sample_shape=torch.Size(), generator=None):
+    def rsample(self, sample_shape=(), generator=None):
         shape = self._extended_shape(torch.Size(sample_shape))
-        return relaxed_subset_sample(self.logits.expand(shape), self.k, tau=self.tau,
-                                     generator=generator or self.generator)
+        return relaxed_subset_sample(
+            self.logits.expand(shape), self.k, tau=self.tau, generator=generator or self.generator
+        )
 
     def log_prob(self, value):
         if self._validate_args:
@@ -115,8 +118,9 @@ class SubsetDistribution(Distribution):
                 f"SubsetDistribution.enumerate_support would list C({self.n}, {self.k}) = {count} "
                 f"subsets (more than {_MAX_ENUMERATE}); use sample() instead."
             )
-        rows = torch.tensor(list(itertools.combinations(range(self.n), self.k)),
-                            device=self.logits.device)
+        rows = torch.tensor(
+            list(itertools.combinations(range(self.n), self.k)), device=self.logits.device
+        )
         values = torch.zeros(count, self.n, dtype=self.logits.dtype, device=self.logits.device)
         values.scatter_(1, rows, 1.0)
         values = values.reshape((count,) + (1,) * len(self.batch_shape) + (self.n,))
@@ -131,5 +135,7 @@ class SubsetDistribution(Distribution):
         return -(lp.exp() * lp).nan_to_num(0.0).sum(0)
 
     def __repr__(self):
-        return (f"SubsetDistribution(n={self.n}, k={self.k}, tau={self.tau}, "
-                f"batch_shape={tuple(self.batch_shape)})")
+        return (
+            f"SubsetDistribution(n={self.n}, k={self.k}, tau={self.tau}, "
+            f"batch_shape={tuple(self.batch_shape)})"
+        )

@@ -35,7 +35,7 @@ def neuralsort(scores: torch.Tensor, *, tau: float = 1.0) -> torch.Tensor:
     n = x.shape[-1]
     pairwise = (x.unsqueeze(-1) - x.unsqueeze(-2)).abs()  # (..., n, n)
     b = pairwise.sum(-1)  # A_s 1, (..., n)
-    scale = (n + 1 - 2 * torch.arange(1, n + 1, device=x.device, dtype=x.dtype))  # (n,)
+    scale = n + 1 - 2 * torch.arange(1, n + 1, device=x.device, dtype=x.dtype)  # (n,)
     logits = scale.unsqueeze(-1) * x.unsqueeze(-2) - b.unsqueeze(-2)  # (..., n, n)
     return torch.softmax(logits / tau, dim=-1)
 

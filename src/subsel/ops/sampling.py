@@ -46,8 +46,9 @@ def gumbel_topk(logits: torch.Tensor, k: int, *, dim: int = -1, generator=None) 
     Adds Gumbel noise and takes ``torch.topk`` (Prop. 1 of Xie & Ermon): O(n) noise plus
     O(n log k) selection per row. Exact, not an approximation.
     """
-    x, d, k_max, _ = prepare(logits, k, dim, "gumbel_topk", name="logits", allow_tensor_k=False,
-                             generator=generator)
+    x, d, k_max, _ = prepare(
+        logits, k, dim, "gumbel_topk", name="logits", allow_tensor_k=False, generator=generator
+    )
     keys = x.detach() + gumbel_like(x, generator)
     return keys.topk(k_max, dim=-1).indices.movedim(-1, d)
 
@@ -75,14 +76,21 @@ def sample_subset(logits: torch.Tensor, k, *, dim: int = -1, generator=None) -> 
     -----
     Gumbel-top-k (Prop. 1): O(n log n) per row (O(n log k) when ``k`` is an int).
     """
-    x, d, k_max, k_rows = prepare(logits, k, dim, "sample_subset", name="logits",
-                                  generator=generator)
+    x, d, k_max, k_rows = prepare(
+        logits, k, dim, "sample_subset", name="logits", generator=generator
+    )
     keys = x.detach() + gumbel_like(x, generator)
     return rank_mask(keys, k_max, k_rows).to(x.dtype).movedim(-1, d)
 
 
-def subset_log_prob(logits: torch.Tensor, mask: torch.Tensor, *, dim: int = -1,
-                    method: str = "auto", num_nodes: int | None = None) -> torch.Tensor:
+def subset_log_prob(
+    logits: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    dim: int = -1,
+    method: str = "auto",
+    num_nodes: int | None = None,
+) -> torch.Tensor:
     """Exact log-probability ``log p(S | w)`` of an *unordered* subset (eq. 2).
 
     ``p(S | w)`` is the sum of eq. (1) over the k! orderings of ``S``; this computes it in far less
@@ -146,8 +154,9 @@ def subset_log_prob(logits: torch.Tensor, mask: torch.Tensor, *, dim: int = -1,
     return out.to(logits.dtype).reshape(batch_shape)
 
 
-def relaxed_subset_sample(logits: torch.Tensor, k, *, tau: float = 1.0, dim: int = -1,
-                          hard: bool = False, generator=None) -> torch.Tensor:
+def relaxed_subset_sample(
+    logits: torch.Tensor, k, *, tau: float = 1.0, dim: int = -1, hard: bool = False, generator=None
+) -> torch.Tensor:
     """Reparameterized relaxed sample of ``S ~ p(S | w)`` (Algorithm 2).
 
     Perturbs the logits with Gumbel noise, ``r_i = log w_i + g_i``, and returns
@@ -177,7 +186,8 @@ def relaxed_subset_sample(logits: torch.Tensor, k, *, tau: float = 1.0, dim: int
     """
     from .topk import relaxed_topk
 
-    x, d, _, _ = prepare(logits, k, dim, "relaxed_subset_sample", name="logits",
-                         generator=generator)
+    x, d, _, _ = prepare(
+        logits, k, dim, "relaxed_subset_sample", name="logits", generator=generator
+    )
     keys = x + gumbel_like(x, generator)
     return relaxed_topk(keys, k, tau=tau, dim=-1, hard=hard).movedim(-1, d)

@@ -22,7 +22,7 @@ import os
 import warnings
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812
 
 from .._validation import check_positive_float, param_error
 from ._common import prepare, rank_mask
@@ -30,8 +30,9 @@ from ._common import prepare, rank_mask
 __all__ = ["relaxed_topk"]
 
 
-def _successive_softmax(x: torch.Tensor, k_max: int, k_rows: torch.Tensor | None, tau: float,
-                        return_steps: bool):
+def _successive_softmax(
+    x: torch.Tensor, k_max: int, k_rows: torch.Tensor | None, tau: float, return_steps: bool
+):
     """The recursion on the last axis. x (..., n); returns (a, steps or None)."""
     neg_big = torch.finfo(x.dtype).min
     alpha = x
@@ -39,7 +40,8 @@ def _successive_softmax(x: torch.Tensor, k_max: int, k_rows: torch.Tensor | None
     steps = []
     for j in range(k_max):
         # The softmax and log(1 - a) are shift invariant: shift by the (detached) row maximum.
-        z = (alpha - alpha.detach().amax(-1, keepdim=True)) / tau
+        top, top_idx = alpha.detach().max(-1, keepdim=True)
+        z = (alpha - top) / tau
         lse = torch.logsumexp(z, -1, keepdim=True)
         log_a = z - lse
         a = torch.exp(log_a)
@@ -50,11 +52,11 @@ def _successive_softmax(x: torch.Tensor, k_max: int, k_rows: torch.Tensor | None
             steps.append(a)
         if j == k_max - 1:
             break
-        is_max = F.one_hot(z.detach().argmax(-1), z.shape[-1]).to(torch.bool)
-        log_r = torch.logsumexp(z.masked_fill(is_max, neg_big), -1, keepdim=True)
-        log1m_top = log_r - lse  # = log(r / (1 + r)) since the top z is 0
-        log1m_rest = torch.log1p(-torch.exp(log_a.masked_fill(is_max, -1.0)))
-        alpha = alpha + torch.where(is_max, log1m_top, log1m_rest)
+        # Every entry but the top has a <= 1/2, where log1p(-a) is accurate. For the top entry
+        # 1 - a = r / (1 + r) with log r a logsumexp over the others (its own z is 0).
+        log_r = torch.logsumexp(z.scatter(-1, top_idx, neg_big), -1, keepdim=True)
+        log1m = torch.log1p(-torch.exp(log_a.scatter(-1, top_idx, -1.0)))
+        alpha = alpha + log1m.scatter(-1, top_idx, log_r - lse)
     return total, (torch.stack(steps, -2) if return_steps else None)
 
 
@@ -73,21 +75,36 @@ def _run(x, k_max, k_rows, tau, return_steps, backend):
     """Dispatch to eager or torch.compile (fused k steps); fall back to eager if compiling fails."""
     global _COMPILE_FAILED
     if backend == "auto":
-        backend = "compile" if (x.is_cuda and os.environ.get("SUBSEL_COMPILE", "1") != "0"
-                                and not _COMPILE_FAILED) else "eager"
+        backend = (
+            "compile"
+            if (x.is_cuda and os.environ.get("SUBSEL_COMPILE", "1") != "0" and not _COMPILE_FAILED)
+            else "eager"
+        )
     if backend == "compile":
         try:
             return _compiled_kernel()(x, k_max, k_rows, tau, return_steps)
         except Exception as exc:  # pragma: no cover - depends on the platform's compiler
             if not _COMPILE_FAILED:
-                warnings.warn(f"torch.compile of relaxed_topk failed ({type(exc).__name__}: {exc}); "
-                              f"falling back to eager.", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"torch.compile of relaxed_topk failed ({type(exc).__name__}: {exc}); "
+                    f"falling back to eager.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
             _COMPILE_FAILED = True
     return _successive_softmax(x, k_max, k_rows, tau, return_steps)
 
 
-def relaxed_topk(scores: torch.Tensor, k, *, tau: float = 1.0, dim: int = -1, hard: bool = False,
-                 return_steps: bool = False, backend: str = "auto"):
+def relaxed_topk(
+    scores: torch.Tensor,
+    k,
+    *,
+    tau: float = 1.0,
+    dim: int = -1,
+    hard: bool = False,
+    return_steps: bool = False,
+    backend: str = "auto",
+):
     """Relaxed k-hot top-k of ``scores`` by k successive softmaxes (eqs. 3-5).
 
     Parameters
