@@ -50,6 +50,13 @@ OPS = [
         takes_tau=True,
     ),
     OpSpec(
+        "relaxed_topk[eager]",
+        lambda x, k, g, **kw: ops.relaxed_topk(x, k, backend="eager", **kw),
+        random=False,
+        differentiable=True,
+        takes_tau=True,
+    ),
+    OpSpec(
         "relaxed_topk_hard",
         lambda x, k, g, **kw: ops.relaxed_topk(x, k, hard=True, **kw),
         random=False,

@@ -162,6 +162,33 @@ def test_k_equal_n_gives_all_ones_limit():
     assert torch.allclose(relaxed_topk(x, 7, tau=1e-3), torch.ones(7, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("return_steps", [False, True])
+def test_lean_and_eager_backends_agree_in_value_and_gradient(return_steps):
+    x = torch.randn(4, 30, dtype=torch.float64) * 5
+    ks = torch.tensor([1, 5, 30, 12])
+    w = torch.randn(4, 30, dtype=torch.float64)
+    results = []
+    for backend in ("lean", "eager"):
+        xi = x.clone().requires_grad_(True)
+        out = relaxed_topk(xi, ks, tau=0.3, backend=backend, return_steps=return_steps)
+        loss = (out[0] * w).sum() + out[1].square().sum() if return_steps else (out * w).sum()
+        loss.backward()
+        results.append((out[0] if return_steps else out, xi.grad))
+    assert torch.allclose(results[0][0], results[1][0], atol=1e-12)
+    assert torch.allclose(results[0][1], results[1][1], atol=1e-10)
+
+
+def test_eager_backend_supports_second_derivatives():
+    x = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(
+        lambda z: relaxed_topk(z, 2, tau=0.8, backend="eager"), (x,)
+    )
+    out = relaxed_topk(x, 2, tau=0.8, backend="lean")
+    (g,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        g.sum().backward()
+
+
 def test_bad_backend():
     with pytest.raises(ValueError, match="'backend'"):
         relaxed_topk(torch.randn(4), 2, backend="triton")

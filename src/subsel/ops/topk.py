@@ -26,38 +26,9 @@ import torch.nn.functional as F  # noqa: N812
 
 from .._validation import check_positive_float, param_error
 from ._common import prepare, rank_mask
+from ._topk_kernels import LeanKernel, autograd_kernel
 
 __all__ = ["relaxed_topk"]
-
-
-def _successive_softmax(
-    x: torch.Tensor, k_max: int, k_rows: torch.Tensor | None, tau: float, return_steps: bool
-):
-    """The recursion on the last axis. x (..., n); returns (a, steps or None)."""
-    neg_big = torch.finfo(x.dtype).min
-    alpha = x
-    total = torch.zeros_like(x)
-    steps = []
-    for j in range(k_max):
-        # The softmax and log(1 - a) are shift invariant: shift by the (detached) row maximum.
-        top, top_idx = alpha.detach().max(-1, keepdim=True)
-        z = (alpha - top) / tau
-        lse = torch.logsumexp(z, -1, keepdim=True)
-        log_a = z - lse
-        a = torch.exp(log_a)
-        if k_rows is not None:
-            a = a * (j < k_rows).unsqueeze(-1).to(a.dtype)
-        total = total + a
-        if return_steps:
-            steps.append(a)
-        if j == k_max - 1:
-            break
-        # Every entry but the top has a <= 1/2, where log1p(-a) is accurate. For the top entry
-        # 1 - a = r / (1 + r) with log r a logsumexp over the others (its own z is 0).
-        log_r = torch.logsumexp(z.scatter(-1, top_idx, neg_big), -1, keepdim=True)
-        log1m = torch.log1p(-torch.exp(log_a.scatter(-1, top_idx, -1.0)))
-        alpha = alpha + log1m.scatter(-1, top_idx, log_r - lse)
-    return total, (torch.stack(steps, -2) if return_steps else None)
 
 
 _COMPILED = None
@@ -67,32 +38,35 @@ _COMPILE_FAILED = False
 def _compiled_kernel():
     global _COMPILED
     if _COMPILED is None:
-        _COMPILED = torch.compile(_successive_softmax, dynamic=True)
+        _COMPILED = torch.compile(autograd_kernel, dynamic=True)
     return _COMPILED
 
 
 def _run(x, k_max, k_rows, tau, return_steps, backend):
-    """Dispatch to eager or torch.compile (fused k steps); fall back to eager if compiling fails."""
+    """Dispatch to a kernel of :mod:`._topk_kernels`; fall back to eager if compiling fails."""
     global _COMPILE_FAILED
     if backend == "auto":
-        backend = (
-            "compile"
-            if (x.is_cuda and os.environ.get("SUBSEL_COMPILE", "1") != "0" and not _COMPILE_FAILED)
-            else "eager"
+        use_compile = (
+            x.is_cuda and os.environ.get("SUBSEL_COMPILE", "1") != "0" and not _COMPILE_FAILED
         )
+        backend = "compile" if use_compile else "lean"
     if backend == "compile":
         try:
             return _compiled_kernel()(x, k_max, k_rows, tau, return_steps)
         except Exception as exc:  # pragma: no cover - depends on the platform's compiler
             if not _COMPILE_FAILED:
                 warnings.warn(
-                    f"torch.compile of relaxed_topk failed ({type(exc).__name__}: {exc}); "
-                    f"falling back to eager.",
+                    f"torch.compile of relaxed_topk failed ({type(exc).__name__}: "
+                    f"{exc}); falling back to eager.",
                     RuntimeWarning,
                     stacklevel=3,
                 )
             _COMPILE_FAILED = True
-    return _successive_softmax(x, k_max, k_rows, tau, return_steps)
+            backend = "lean"
+    if backend == "lean":
+        out = LeanKernel.apply(x, k_max, k_rows, tau, return_steps)
+        return out if return_steps else (out, None)
+    return autograd_kernel(x, k_max, k_rows, tau, return_steps)
 
 
 def relaxed_topk(
@@ -123,9 +97,12 @@ def relaxed_topk(
         gradient is that of the relaxation.
     return_steps : bool
         Also return the k relaxed one-hot steps ``a^1..a^k`` (for sequence losses such as eq. 7).
-    backend : {"auto", "eager", "compile"}
-        ``"compile"`` fuses the k steps with ``torch.compile``; ``"auto"`` does so on CUDA only
-        (set ``SUBSEL_COMPILE=0`` to disable), falling back to eager if compilation fails.
+    backend : {"auto", "lean", "eager", "compile"}
+        ``"lean"``: a custom autograd function with a hand-written backward that keeps one
+        (..., n) tensor per step (memory ~k n) and works in place; no double backward.
+        ``"eager"``: plain autograd (about 8 tensors a step; higher-order derivatives work).
+        ``"compile"``: the eager recursion fused by ``torch.compile``. ``"auto"``: ``"compile"`` on
+        CUDA (``SUBSEL_COMPILE=0`` disables it; a failed compile falls back), else ``"lean"``.
 
     Returns
     -------
@@ -140,12 +117,13 @@ def relaxed_topk(
     smaller output. For ``tau < 1`` it is not, and entries can exceed 1: scores ``[1, 2]``, k = 2,
     tau = 0.4 give ``[1.053, 0.947]``. Both are properties of the recursion, kept as they are.
 
-    Cost: O(k n) time and, with autograd, O(k n) memory per row; k sequential steps.
+    Cost: O(k n) time and O(k n) memory per row for the backward pass (``"lean"``: k saved
+    tensors); k sequential steps.
     """
     func = "relaxed_topk"
     tau = check_positive_float(tau, "tau", func)
-    if backend not in ("auto", "eager", "compile"):
-        raise param_error(func, "backend", "one of 'auto', 'eager', 'compile'", backend)
+    if backend not in ("auto", "lean", "eager", "compile"):
+        raise param_error(func, "backend", "one of 'auto', 'lean', 'eager', 'compile'", backend)
     x, d, k_max, k_rows = prepare(scores, k, dim, func)
     a, steps = _run(x, k_max, k_rows, tau, return_steps, backend)
     if hard:
