@@ -128,8 +128,11 @@ def test_load_benchmark_rows(tmp_path):
         "device": "cpu",
         "commit": "abc",
     }
+    lean = {**base, "params": {**params, "variant": "lean"}}
+    eager = {**base, "params": {**params, "variant": "eager"}}
     records = [
-        {**base, "method": "relaxed_topk", "metric": "seconds_median", "value": 0.002},
+        {**lean, "method": "subsel", "metric": "seconds_median", "value": 0.002},
+        {**eager, "method": "subsel", "metric": "seconds_median", "value": 0.004},
         {**base, "method": "neuralsort", "metric": "seconds_median", "value": 0.05},
         {**base, "method": "torch.topk", "metric": "seconds_median", "value": 0.0001},
         {**base, "method": "relaxed_topk", "metric": "speedup_vs_neuralsort", "value": 25.0},
@@ -139,7 +142,8 @@ def test_load_benchmark_rows(tmp_path):
     good.write_text(json.dumps(records))
     path, rows, problem = sampling.load_benchmark_rows([good])
     assert path == good and problem == ""
-    assert rows == [[5000, 5, 1, "forward", "2", "50", "0.1", "25x", "cpu"]]
+    # the default backend (lean) is quoted, and the speed-up is recomputed for it
+    assert rows == [[5000, 5, 1, "forward", "lean", "2", "50", "0.1", "25x", "cpu"]]
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     path, rows, problem = sampling.load_benchmark_rows([bad])

@@ -339,7 +339,8 @@ def load_benchmark_rows(paths: Sequence[Path] | None = None) -> tuple[Path | Non
     path : Path or None
         The file read (the first that exists), or None.
     rows : list of list
-        ``[n, k, batch, mode, subsel ms, neuralsort ms, torch.topk ms, speedup, device]``.
+        ``[n, k, batch, mode, subsel variant, subsel ms, neuralsort ms, torch.topk ms, speedup,
+        device]``; subsel is quoted for its default backend (``lean`` on the CPU).
     problem : str
         Empty, or why the file could not be used.
     """
@@ -357,10 +358,12 @@ def load_benchmark_rows(paths: Sequence[Path] | None = None) -> tuple[Path | Non
             p = r.get("params", {})
             key = (p["n"], p["k"], p.get("batch", ""), p.get("mode", ""))
             g = groups.setdefault(key, {"device": r.get("device", "")})
-            if r["metric"] == "speedup_vs_neuralsort":
-                g["speedup"] = float(r["value"])
-            else:
-                g[_method_kind(str(r.get("method", "")))] = float(r["value"]) * 1000.0
+            if r["metric"] != "seconds_median" or r.get("value") is None:
+                continue
+            kind = _method_kind(str(r.get("method", "")))
+            if kind == "subsel":
+                kind = f"subsel:{p.get('variant', '')}"
+            g[kind] = float(r["value"]) * 1000.0
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         return path, [], f"could not read {path}: {type(exc).__name__}: {exc}"
 
@@ -371,13 +374,19 @@ def load_benchmark_rows(paths: Sequence[Path] | None = None) -> tuple[Path | Non
     # Sort by mode, then n, k, batch (zero-padded text sorts numbers numerically).
     for key in sorted(groups, key=lambda t: (str(t[3]), *(str(v).zfill(12) for v in t[:3]))):
         g = groups[key]
-        speedup = g.get("speedup")
-        if speedup is None and g.get("subsel") and g.get("neuralsort"):
-            speedup = g["neuralsort"] / g["subsel"]
+        variants = sorted(v for v in g if v.startswith("subsel:"))
+        # Quote the device's default backend: "lean" on the CPU, else "compile", else any.
+        chosen = next(
+            (v for v in ("subsel:lean", "subsel:compile", "subsel:") if v in g),
+            variants[0] if variants else None,
+        )
+        ours = g.get(chosen) if chosen else None
+        speedup = g["neuralsort"] / ours if ours and g.get("neuralsort") else None
         rows.append(
             [
                 *key,
-                fmt(g.get("subsel")),
+                chosen.split(":", 1)[1] if chosen else "-",
+                fmt(ours),
                 fmt(g.get("neuralsort")),
                 fmt(g.get("torch.topk")),
                 fmt(speedup, "x"),
@@ -449,6 +458,7 @@ def _benchmark_html() -> str:
                 "k",
                 "batch",
                 "mode",
+                "subsel backend",
                 "subsel median ms",
                 "neuralsort median ms",
                 "torch.topk ms",
