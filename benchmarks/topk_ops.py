@@ -104,8 +104,13 @@ console = Console(width=160)  # wide enough for the table when output is redirec
 def git_commit() -> str:
     """Short hash of HEAD, or "unknown"."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -239,8 +244,13 @@ def measure(fn: Callable[[], object], repeats: int, sync, memory) -> dict:
     memory.start()
     fn()
     peak = memory.stop()
-    return {"median": statistics.median(times), "times": times, "repeats": repeats,
-            "warmup_s": warmup_s, "peak_mib": peak}
+    return {
+        "median": statistics.median(times),
+        "times": times,
+        "repeats": repeats,
+        "warmup_s": warmup_s,
+        "peak_mib": peak,
+    }
 
 
 # ----------------------------------------------------------------------------- methods
@@ -260,12 +270,12 @@ def call_neuralsort(x, w, k: int, mode: str, chunk: int):
     if mode == "forward":
         with torch.no_grad():
             for i in range(0, x.shape[0], chunk):
-                outs.append(neuralsort_topk(x[i:i + chunk], k, tau=TAU))
+                outs.append(neuralsort_topk(x[i : i + chunk], k, tau=TAU))
         return torch.cat(outs)
     x.grad = None
     for i in range(0, x.shape[0], chunk):
-        out = neuralsort_topk(x[i:i + chunk], k, tau=TAU)
-        (out * w[i:i + chunk]).sum().backward()  # gradients accumulate into x.grad
+        out = neuralsort_topk(x[i : i + chunk], k, tau=TAU)
+        (out * w[i : i + chunk]).sum().backward()  # gradients accumulate into x.grad
         outs.append(out.detach())
     return torch.cat(outs)
 
@@ -289,8 +299,13 @@ def neuralsort_chunk(n: int, batch: int, mode: str, max_gib: float) -> tuple[int
 def check_output(out: torch.Tensor, x: torch.Tensor, k: int, mode: str) -> bool:
     """Finite output (and gradient) whose rows sum to k."""
     ok = bool(torch.isfinite(out).all()) and bool(
-        torch.allclose(out.sum(-1).double(), torch.full((out.shape[0],), float(k),
-                       dtype=torch.float64, device=out.device), rtol=1e-3, atol=1e-3))
+        torch.allclose(
+            out.sum(-1).double(),
+            torch.full((out.shape[0],), float(k), dtype=torch.float64, device=out.device),
+            rtol=1e-3,
+            atol=1e-3,
+        )
+    )
     if mode == "forward_backward":
         ok = ok and x.grad is not None and bool(torch.isfinite(x.grad).all())
     return ok
@@ -331,8 +346,12 @@ def bench_subsel(scores, weights, k, mode, variant, ctx) -> dict:
     topk_mod = importlib.import_module("subsel.ops.topk")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = measure(lambda: call_subsel(x, weights, k, mode, variant), ctx["repeats"],
-                      ctx["sync"], ctx["memory"])
+        res = measure(
+            lambda: call_subsel(x, weights, k, mode, variant),
+            ctx["repeats"],
+            ctx["sync"],
+            ctx["memory"],
+        )
     extra = {"variant": variant}
     if variant == "compile":
         extra["compile_s"] = res["warmup_s"]
@@ -347,19 +366,28 @@ def bench_neuralsort(scores, weights, k, mode, ctx) -> dict:
     batch, n = scores.shape
     chunk, gib_per_row = neuralsort_chunk(n, batch, mode, ctx["max_gib"])
     if chunk < 1:
-        return {"median": None, "peak_mib": None, "repeats": 0,
-                "extra": {"chunk": 0, "skipped": f"needs ~{gib_per_row:.0f} GiB"}}
+        return {
+            "median": None,
+            "peak_mib": None,
+            "repeats": 0,
+            "extra": {"chunk": 0, "skipped": f"needs ~{gib_per_row:.0f} GiB"},
+        }
     x = fresh(scores, mode)
-    res = measure(lambda: call_neuralsort(x, weights, k, mode, chunk), ctx["repeats"],
-                  ctx["sync"], ctx["memory"])
+    res = measure(
+        lambda: call_neuralsort(x, weights, k, mode, chunk),
+        ctx["repeats"],
+        ctx["sync"],
+        ctx["memory"],
+    )
     ok = check_output(call_neuralsort(x, weights, k, mode, chunk), x, k, mode)
     return {**res, "extra": {"chunk": chunk, "output_ok": ok}}
 
 
 def bench_topk(scores, weights, k, mode, ctx) -> dict:
     x = fresh(scores, mode)
-    res = measure(lambda: call_topk(x, weights, k, mode), ctx["repeats"], ctx["sync"],
-                  ctx["memory"])
+    res = measure(
+        lambda: call_topk(x, weights, k, mode), ctx["repeats"], ctx["sync"], ctx["memory"]
+    )
     return {**res, "extra": {}}
 
 
@@ -379,14 +407,28 @@ def run_config(n: int, k: int, batch: int, mode: str, ctx) -> dict[tuple[str, st
 
 # ----------------------------------------------------------------------------- records
 def record(method, metric, value, params, seconds, ctx) -> dict:
-    return {"benchmark": BENCHMARK, "dataset": DATASET, "method": method, "metric": metric,
-            "value": value, "params": params, "seconds": seconds, "device": ctx["label"],
-            "commit": ctx["commit"]}
+    return {
+        "benchmark": BENCHMARK,
+        "dataset": DATASET,
+        "method": method,
+        "metric": metric,
+        "value": value,
+        "params": params,
+        "seconds": seconds,
+        "device": ctx["label"],
+        "commit": ctx["commit"],
+    }
 
 
 def config_records(n, k, batch, mode, results, ctx) -> list[dict]:
-    base = {"n": n, "k": k, "batch": batch, "mode": mode, "tau": TAU,
-            "malloc_tuned": ctx["malloc_tuned"]}
+    base = {
+        "n": n,
+        "k": k,
+        "batch": batch,
+        "mode": mode,
+        "tau": TAU,
+        "malloc_tuned": ctx["malloc_tuned"],
+    }
     out = []
     for (method, _variant), res in results.items():
         params = {**base, "repeats": res["repeats"], **res["extra"]}
@@ -399,10 +441,22 @@ def config_records(n, k, batch, mode, results, ctx) -> list[dict]:
     ns = results[("neuralsort", "")]["median"]
     for (method, variant), res in results.items():
         if method == "subsel" and ns is not None and res["median"]:
-            params = {**base, "variant": variant, "repeats": res["repeats"],
-                      "neuralsort_chunk": results[("neuralsort", "")]["extra"]["chunk"]}
-            out.append(record("subsel", "speedup_vs_neuralsort", ns / res["median"], params,
-                              res["median"], ctx))
+            params = {
+                **base,
+                "variant": variant,
+                "repeats": res["repeats"],
+                "neuralsort_chunk": results[("neuralsort", "")]["extra"]["chunk"],
+            }
+            out.append(
+                record(
+                    "subsel",
+                    "speedup_vs_neuralsort",
+                    ns / res["median"],
+                    params,
+                    res["median"],
+                    ctx,
+                )
+            )
     return out
 
 
@@ -432,13 +486,27 @@ def print_table(rows: list[tuple], variants: list[str]) -> None:
         ns = results[("neuralsort", "")]
         sub = results[("subsel", main)]
         ratio = f"{ns['median'] / sub['median']:.1f}x" if ns["median"] and sub["median"] else "-"
-        ns_cell = (f"{_ms(ns['median'])} ({ns['extra']['chunk']})" if ns["median"] is not None
-                   else ns["extra"].get("skipped", "-"))
-        peaks = " / ".join(_mib(results[key]["peak_mib"])
-                           for key in (("subsel", main), ("neuralsort", ""), ("torch.topk", "")))
+        ns_cell = (
+            f"{_ms(ns['median'])} ({ns['extra']['chunk']})"
+            if ns["median"] is not None
+            else ns["extra"].get("skipped", "-")
+        )
+        peaks = " / ".join(
+            _mib(results[key]["peak_mib"])
+            for key in (("subsel", main), ("neuralsort", ""), ("torch.topk", ""))
+        )
         subs = [_ms(results[("subsel", v)]["median"]) for v in variants]
-        table.add_row(str(n), str(k), str(batch), mode, *subs, ns_cell,
-                      _ms(results[("torch.topk", "")]["median"]), ratio, peaks)
+        table.add_row(
+            str(n),
+            str(k),
+            str(batch),
+            mode,
+            *subs,
+            ns_cell,
+            _ms(results[("torch.topk", "")]["median"]),
+            ratio,
+            peaks,
+        )
     console.print(table)
 
 
@@ -472,10 +540,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny grid for a smoke run")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--max-gib", type=float, default=6.0, help="memory cap for NeuralSort chunks")
-    p.add_argument("--cpu-compile", action="store_true",
-                   help="on CPU also time relaxed_topk(backend='compile')")
-    p.add_argument("--no-malloc-tuning", action="store_true",
-                   help="leave glibc malloc at its defaults (CPU)")
+    p.add_argument(
+        "--cpu-compile",
+        action="store_true",
+        help="on CPU also time relaxed_topk(backend='compile')",
+    )
+    p.add_argument(
+        "--no-malloc-tuning", action="store_true", help="leave glibc malloc at its defaults (CPU)"
+    )
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
@@ -515,8 +587,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     ctx = make_context(args)
     grid = QUICK_GRID if args.quick else FULL_GRID
-    console.print(f"device: {ctx['label']}  commit: {ctx['commit']}  torch {torch.__version__}  "
-                  f"threads {torch.get_num_threads()}  malloc_tuned {ctx['malloc_tuned']}")
+    console.print(
+        f"device: {ctx['label']}  commit: {ctx['commit']}  torch {torch.__version__}  "
+        f"threads {torch.get_num_threads()}  malloc_tuned {ctx['malloc_tuned']}"
+    )
     t_start = time.perf_counter()
     rows, records = [], []
     for n in grid["n"]:
@@ -528,10 +602,12 @@ def main(argv=None) -> int:
                     records += config_records(n, k, batch, mode, results, ctx)
                     write_json(args.out, records)
                     sub, ns = results[("subsel", ctx["variants"][0])], results[("neuralsort", "")]
-                    console.print(f"[{time.perf_counter() - t_start:7.1f}s] n={n} k={k} "
-                                  f"batch={batch} {mode}: subsel {_ms(sub['median'])} ms, "
-                                  f"neuralsort {_ms(ns['median'])} ms, topk "
-                                  f"{_ms(results[('torch.topk', '')]['median'])} ms")
+                    console.print(
+                        f"[{time.perf_counter() - t_start:7.1f}s] n={n} k={k} "
+                        f"batch={batch} {mode}: subsel {_ms(sub['median'])} ms, "
+                        f"neuralsort {_ms(ns['median'])} ms, topk "
+                        f"{_ms(results[('torch.topk', '')]['median'])} ms"
+                    )
     print_table(rows, ctx["variants"])
     for line in growth_lines(rows, ctx["variants"][0]):
         console.print(line)
