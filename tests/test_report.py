@@ -148,3 +148,34 @@ def test_load_benchmark_rows(tmp_path):
     bad.write_text("{not json")
     path, rows, problem = sampling.load_benchmark_rows([bad])
     assert path == bad and rows == [] and "could not read" in problem
+
+
+def test_speed_series_and_plot(tmp_path):
+    base = {"benchmark": "topk_ops", "dataset": "synthetic", "seconds": 1.0, "device": "cpu"}
+    records = []
+    for n, t in [(100, 0.001), (1000, 0.004)]:
+        for method, variant, scale in [
+            ("subsel", "lean", 1),
+            ("subsel", "eager", 2),
+            ("neuralsort", None, 10),
+        ]:
+            params = {"n": n, "k": 5, "batch": 64, "mode": "forward"}
+            if variant:
+                params["variant"] = variant
+            records.append(
+                {
+                    **base,
+                    "method": method,
+                    "metric": "seconds_median",
+                    "value": t * scale,
+                    "params": params,
+                }
+            )
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(records))
+    series = sampling.speed_series(path)
+    assert set(series) == {("forward", 5)}
+    assert series[("forward", 5)]["subsel (lean)"] == [(100, 0.001), (1000, 0.004)]
+    assert "subsel (eager)" not in series[("forward", 5)]  # only the default backend is drawn
+    fig = sampling.plot_speed(series)
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 2

@@ -396,6 +396,58 @@ def load_benchmark_rows(paths: Sequence[Path] | None = None) -> tuple[Path | Non
     return path, rows, "" if rows else f"{path} has no seconds_median records"
 
 
+def speed_series(path: Path, batch: int = 64) -> dict:
+    """Median seconds against n at ``batch``, keyed ``(mode, k) -> {label: [(n, s), ...]}``.
+
+    subsel is taken at its default backend (``lean`` on the CPU, else ``compile``).
+    """
+    series: dict = {}
+    for r in json.loads(path.read_text(encoding="utf-8")):
+        p = r.get("params", {})
+        if r.get("metric") != "seconds_median" or r.get("value") is None or p.get("batch") != batch:
+            continue
+        label = _method_kind(str(r.get("method", "")))
+        if label == "subsel":
+            if p.get("variant") not in ("lean", "compile", None):
+                continue
+            label = f"subsel ({p.get('variant') or 'default'})"
+        series.setdefault((p["mode"], p["k"]), {}).setdefault(label, []).append(
+            (p["n"], float(r["value"]))
+        )
+    return series
+
+
+def plot_speed(series: dict, batch: int = 64):
+    """Log-log median time against n, one panel per mode, one line per method and k."""
+    modes = sorted({mode for mode, _ in series})
+    fig = _figure(4.2 * len(modes), 3.8)
+    styles = {"neuralsort": "s--", "torch.topk": "^:"}
+    for i, mode in enumerate(modes):
+        ax = fig.add_subplot(1, len(modes), i + 1)
+        for (m, k), methods in sorted(series.items()):
+            if m != mode:
+                continue
+            for label, points in sorted(methods.items()):
+                points = sorted(points)
+                ax.plot(
+                    [n for n, _ in points],
+                    [t * 1e3 for _, t in points],
+                    styles.get(label, "o-"),
+                    label=f"{label}, k={k}",
+                    alpha=0.85 if k == 5 else 0.5,
+                )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("n (items per row)")
+        ax.set_ylabel("median ms")
+        ax.set_title(f"{mode}, batch {batch}")
+        ax.grid(True, which="major", alpha=0.3)
+        if i == 0:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 # ----------------------------------------------------------------------------------- section
 
 
@@ -499,6 +551,14 @@ def build_section(
         save_figure(plot_bars(bars), out_dir / "sampling_relaxed_topk_bars.png"),
     ]
     step("benchmark table")
+    bench_path = next((q for q in _bench_candidates() if q.is_file()), None)
+    if bench_path is not None:
+        try:
+            series = speed_series(bench_path)
+        except (OSError, ValueError, TypeError, KeyError):
+            series = {}
+        if series:
+            figs.append(save_figure(plot_speed(series), out_dir / "sampling_speed.png"))
     curve = (
         "<h3>Relaxed top-k and the temperature</h3>"
         "<p>Successive softmax (eqs. 3-5). For tau &lt; 1 the output is not order preserving and "
