@@ -51,6 +51,11 @@ def test_paper_counterexample_entries_exceed_one_below_tau_one():
     assert float(out[0]) == pytest.approx(1.0529, abs=1e-4)
 
 
+def test_entries_can_exceed_one_at_tau_one_when_a_score_dominates():
+    out = relaxed_topk(torch.tensor([100.0, 0.0, 0.0], dtype=torch.float64), 2, tau=1.0)
+    np.testing.assert_allclose(out.numpy(), [1.5, 0.25, 0.25], atol=1e-12)
+
+
 @given(scores_strategy(), st.floats(1.0, 20.0), st.data())
 def test_theorem1_order_is_preserved_for_tau_at_least_one(scores, tau, data):
     k = data.draw(st.integers(1, len(scores)))

@@ -115,7 +115,10 @@ def relaxed_topk(
     -----
     Order is preserved for ``tau >= 1`` (Theorem 1 of Xie & Ermon): a larger score never gets a
     smaller output. For ``tau < 1`` it is not, and entries can exceed 1: scores ``[1, 2]``, k = 2,
-    tau = 0.4 give ``[1.053, 0.947]``. Both are properties of the recursion, kept as they are.
+    tau = 0.4 give ``[1.053, 0.947]``. Entries can exceed 1 at tau >= 1 too, when one score
+    dominates (its alpha drops by only ``log(1 - a)``, in score units): scores ``[100, 0, 0]``,
+    k = 2, tau = 1 give ``[1.5, 0.25, 0.25]``. Both are properties of the recursion, kept as they
+    are.
 
     Cost: O(k n) time and O(k n) memory per row for the backward pass (``"lean"``: k saved
     tensors); k sequential steps.
