@@ -27,6 +27,8 @@ __all__ = [
     "check_mask",
     "check_generator",
     "check_seed",
+    "check_embeddings",
+    "check_values",
 ]
 
 
@@ -247,3 +249,63 @@ def check_seed(seed: Any, func: str) -> np.random.Generator:
             kind=TypeError if not isinstance(seed, numbers.Integral) else ValueError,
         )
     return np.random.default_rng(int(seed))
+
+
+def check_embeddings(X: Any, func: str, name: str = "X", *, dtype=np.float64) -> np.ndarray:
+    """Check a 2-d array of embeddings (n, d): numeric, non-empty, finite. Returns a numpy array.
+
+    Accepts numpy arrays, array-likes and CPU torch tensors (converted without copying where
+    possible). Object arrays are refused (``allow_pickle`` is never needed for embeddings).
+    """
+    try:
+        import torch
+
+        if isinstance(X, torch.Tensor):
+            X = X.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(X, (str, bytes)) or X is None:
+        raise TypeError(
+            f"Input '{name}' of {func} must be a 2-d numeric array (n, d); got {type(X).__name__}."
+        )
+    arr = np.asarray(X)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"Input '{name}' of {func} must be numeric; got dtype {arr.dtype}.")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"Input '{name}' of {func} must be 2-d (n, d); got shape {arr.shape}. "
+            f"Reshape a single feature with X.reshape(-1, 1)."
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(
+            f"Input '{name}' of {func} is empty (shape {arr.shape}); pass at least "
+            f"one row and one column."
+        )
+    arr = arr.astype(dtype, copy=False)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        what = "NaN" if np.isnan(arr).any() else "infinite values"
+        raise ValueError(
+            f"Input '{name}' of {func} contains {what} at {int(bad.sum())} positions; "
+            f"remove or impute them."
+        )
+    return arr
+
+
+def check_values(v: Any, n: int, func: str, name: str, *, nonnegative: bool = False) -> np.ndarray:
+    """Check a 1-d array of ``n`` finite reals (``nonnegative`` also rejects values < 0)."""
+    arr = np.asarray(v, dtype=np.float64) if not isinstance(v, np.ndarray) else v.astype(np.float64)
+    arr = np.ravel(arr) if arr.ndim == 2 and 1 in arr.shape else arr
+    if arr.shape != (n,):
+        raise ValueError(f"'{name}' of {func} must have shape ({n},); got {np.shape(v)}.")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(
+            f"'{name}' of {func} contains NaN or infinite values at {int(bad.sum())} positions."
+        )
+    if nonnegative and (arr < 0).any():
+        raise ValueError(
+            f"'{name}' of {func} must be >= 0; got {int((arr < 0).sum())} negative "
+            f"values (min {arr.min():.4g}). Losses are non-negative by definition."
+        )
+    return arr

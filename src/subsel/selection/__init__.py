@@ -1,0 +1,29 @@
+"""Data selection over embeddings: sensitivity sampling and the baselines it is compared with.
+
+numpy and scikit-learn only (no torch, no dask at import time).
+"""
+
+from .baselines import Entropy, KCenterGreedy, LeastConfidence, Margin, Uniform
+from .clustering import Clustering, assign, dz_order, kz_clustering
+from .sensitivity import (
+    SensitivitySampling,
+    sample_size_for_epsilon,
+    sensitivity_probabilities,
+    total_loss_estimate,
+)
+
+__all__ = [
+    "SensitivitySampling",
+    "total_loss_estimate",
+    "sample_size_for_epsilon",
+    "sensitivity_probabilities",
+    "Uniform",
+    "KCenterGreedy",
+    "Margin",
+    "Entropy",
+    "LeastConfidence",
+    "Clustering",
+    "assign",
+    "dz_order",
+    "kz_clustering",
+]
