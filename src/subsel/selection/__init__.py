@@ -5,6 +5,7 @@ numpy and scikit-learn only (no torch, no dask at import time).
 
 from .baselines import Entropy, KCenterGreedy, LeastConfidence, Margin, Uniform
 from .clustering import Clustering, assign, dz_order, kz_clustering
+from .oracles import gradient_norm_oracle, loss_oracle
 from .sensitivity import (
     SensitivitySampling,
     sample_size_for_epsilon,
@@ -22,6 +23,8 @@ __all__ = [
     "Margin",
     "Entropy",
     "LeastConfidence",
+    "loss_oracle",
+    "gradient_norm_oracle",
     "Clustering",
     "assign",
     "dz_order",
