@@ -40,7 +40,7 @@ ALLOWED = {
     ("demos", "report"),
     ("report", "demos"),
 }
-OPTIONAL = {"faiss", "dask", "distributed", "cvxpy", "cvxpylayers", "gco", "pyarrow"}
+OPTIONAL = {"faiss", "dask", "distributed", "cvxpy", "cvxpylayers", "gco"}
 
 
 def owner(path: Path) -> str:

@@ -82,5 +82,122 @@ def demo(
     typer.echo(str(index))
 
 
+METHODS = ("sensitivity", "uniform", "kcenter", "margin", "entropy", "least-confidence")
+
+
+def _build_selector(method, *, budget, clusters, epsilon, z, lam, rounds, seed, progress):
+    from . import selection as sel
+
+    if method == "sensitivity":
+        if clusters is None:
+            _fail("--method sensitivity needs --clusters (the number of centres to query).")
+        return sel.SensitivitySampling(
+            n_clusters=clusters,
+            budget=budget,
+            epsilon=epsilon,
+            z=z,
+            lam=lam,
+            rounds=rounds,
+            seed=seed,
+            progress=progress,
+        )
+    if budget is None:
+        _fail(f"--method {method} needs --budget.")
+    if method == "uniform":
+        return sel.Uniform(budget=budget, seed=seed)
+    if method == "kcenter":
+        return sel.KCenterGreedy(budget=budget, seed=seed, progress=progress)
+    classes = {
+        "margin": sel.Margin,
+        "entropy": sel.Entropy,
+        "least-confidence": sel.LeastConfidence,
+    }
+    return classes[method](budget=budget)
+
+
+@app.command()
+def select(
+    embeddings: Annotated[Path, typer.Argument(help="Embeddings (n, d): .npy, .csv or .parquet.")],
+    out: Annotated[Path, typer.Option("--out", help="Output: .parquet, .csv or .npz.")],
+    method: Annotated[str, typer.Option("--method", help=f"One of: {', '.join(METHODS)}.")] = (
+        "sensitivity"
+    ),
+    budget: Annotated[int | None, typer.Option("--budget", help="Sample size.")] = None,
+    clusters: Annotated[int | None, typer.Option("--clusters", help="Centres (k).")] = None,
+    losses: Annotated[
+        Path | None, typer.Option("--losses", help="Per-point losses (n,), the oracle's answers.")
+    ] = None,
+    probabilities: Annotated[
+        Path | None, typer.Option("--probabilities", help="Class probabilities (n, C).")
+    ] = None,
+    epsilon: Annotated[float | None, typer.Option("--epsilon", help="Accuracy (sets s).")] = None,
+    z: Annotated[float, typer.Option("--z", help="2: k-means, 1: k-median.")] = 2.0,
+    lam: Annotated[float, typer.Option("--lam", help="Hoelder constant lambda.")] = 1.0,
+    rounds: Annotated[int, typer.Option("--rounds", help="Rounds (Algorithm 3).")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (>= 0).")] = 0,
+) -> None:
+    """Choose a subset of EMBEDDINGS and write indices, weights and probabilities to OUT.
+
+    Sensitivity sampling reads the oracle's answers from --losses (one loss per row; only the
+    rows of the cluster centres are used, as if the model were queried there).
+    """
+    import numpy as np
+
+    from ._io import read_array, write_table
+
+    if method not in METHODS:
+        _fail(f"--method must be one of {', '.join(METHODS)}; got {method!r}.")
+    if seed < 0:
+        _fail(f"--seed must be >= 0; got {seed}.")
+    console = _console()
+    try:
+        X = read_array(embeddings, "embeddings")
+        selector = _build_selector(
+            method,
+            budget=budget,
+            clusters=clusters,
+            epsilon=epsilon,
+            z=z,
+            lam=lam,
+            rounds=rounds,
+            seed=seed,
+            progress=console.is_terminal,
+        )
+        if method == "sensitivity":
+            if losses is None:
+                _fail("--method sensitivity needs --losses FILE (the per-point losses to query).")
+            values = read_array(losses, "losses").reshape(-1)
+            if X.ndim == 2 and values.shape[0] != X.shape[0]:
+                _fail(
+                    f"--losses has {values.shape[0]} values but the embeddings have "
+                    f"{X.shape[0]} rows."
+                )
+            oracle = lambda idx: values[idx]  # noqa: E731
+        elif method in ("margin", "entropy", "least-confidence"):
+            if probabilities is None:
+                _fail(f"--method {method} needs --probabilities FILE (n, C).")
+            oracle = read_array(probabilities, "probabilities")
+        else:
+            oracle = None
+        with console.status(f"selecting with {method}"):
+            result = selector.select(X, oracle)
+        columns = {"index": result.indices, "weight": result.weights}
+        if result.probabilities is not None:
+            columns["probability"] = result.probabilities
+        write_table(out, columns)
+    except (ValueError, TypeError) as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"{len(result)} rows ({result.n_queries or 0} oracle queries, "
+        f"{np.unique(result.indices).size} distinct) -> {out}"
+    )
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
