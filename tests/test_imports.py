@@ -12,6 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "subsel"
 # Level of each top-level module or subpackage of subsel (see ../shared/DESIGN.md).
 LEVELS = {
     "__init__": 4,
+    "_progress": 0,
     "_validation": 0,
     "_typing": 0,
     "_io": 0,

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import progress_range
 from .._validation import check_embeddings, check_int, check_seed, param_error
 from ..result import Selection
 from .clustering import update_min_dist
@@ -120,15 +121,6 @@ def _check_initial(initial: Any, n: int, func: str) -> np.ndarray:
             f"{arr.size - np.unique(arr).size} repeated ones instead; pass np.unique(initial)."
         )
     return arr
-
-
-def _progress_steps(steps: int, show: bool, description: str):
-    """``range(steps)``, wrapped in a rich progress bar when ``show``."""
-    if not show:
-        return range(steps)
-    from rich.progress import track
-
-    return track(range(steps), description=description, total=steps, transient=True)
 
 
 class KCenterGreedy:
@@ -238,7 +230,7 @@ class KCenterGreedy:
             for c in initial:
                 self._add_center(X, int(c), min_dist, chunk)
 
-        for _ in _progress_steps(budget - len(picked), self.progress, "k-center greedy"):
+        for _ in progress_range(budget - len(picked), self.progress, "k-center greedy"):
             new = int(np.argmax(min_dist))
             picked.append(new)
             gains.append(float(min_dist[new]))

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._progress import progress_range
 from .._validation import (
     check_embeddings,
     check_int,
@@ -214,7 +215,7 @@ class SensitivitySampling:
             best = np.full(n, np.inf)
             labels = np.zeros(n, dtype=np.int64)
             per_round = []
-            for i in self._rounds_iter(rounds):
+            for i in progress_range(rounds, self.progress, "sensitivity sampling rounds"):
                 new = centers[i * k : (i + 1) * k]
                 center_losses = np.concatenate([center_losses, self._query(oracle, new)])
                 lab, cost = assign(X, X[new], z)
@@ -261,13 +262,6 @@ class SensitivitySampling:
             seconds=time.perf_counter() - start,
             extra=extra,
         )
-
-    def _rounds_iter(self, rounds):
-        if not self.progress:
-            return range(rounds)
-        from rich.progress import track
-
-        return track(range(rounds), description="sensitivity sampling rounds")
 
     def __repr__(self):
         return (
