@@ -6,6 +6,12 @@ numpy and scikit-learn only (no torch, no dask at import time).
 from .baselines import Entropy, KCenterGreedy, LeastConfidence, Margin, Uniform
 from .clustering import Clustering, assign, dz_order, kz_clustering
 from .oracles import gradient_norm_oracle, loss_oracle
+from .regression import (
+    LeverageScoreSampling,
+    RegressionSensitivitySampling,
+    leverage_scores,
+    weighted_least_squares,
+)
 from .sensitivity import (
     SensitivitySampling,
     sample_size_for_epsilon,
@@ -18,6 +24,10 @@ __all__ = [
     "total_loss_estimate",
     "sample_size_for_epsilon",
     "sensitivity_probabilities",
+    "RegressionSensitivitySampling",
+    "LeverageScoreSampling",
+    "leverage_scores",
+    "weighted_least_squares",
     "Uniform",
     "KCenterGreedy",
     "Margin",
