@@ -6,6 +6,7 @@ numpy and scikit-learn only (no torch, no dask at import time).
 from .baselines import Entropy, KCenterGreedy, LeastConfidence, Margin, Uniform
 from .clustering import Clustering, assign, dz_order, kz_clustering
 from .oracles import gradient_norm_oracle, loss_oracle
+from .protocol import sensitivity_protocol
 from .regression import (
     LeverageScoreSampling,
     RegressionSensitivitySampling,
@@ -21,6 +22,7 @@ from .sensitivity import (
 
 __all__ = [
     "SensitivitySampling",
+    "sensitivity_protocol",
     "total_loss_estimate",
     "sample_size_for_epsilon",
     "sensitivity_probabilities",
