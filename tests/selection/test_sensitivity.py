@@ -193,3 +193,25 @@ def test_bad_data_and_oracles(data):
         sampler.select(X, losses)
     with pytest.raises(TypeError, match="'budget'"):
         SensitivitySampling(n_clusters=3, budget=2.5).select(X, lambda i: losses[i])
+
+
+def test_faiss_backend_matches_sklearn_cost(data):
+    pytest.importorskip("faiss")
+    X, _ = make_blobs(n_samples=3000, centers=8, n_features=6, random_state=1)
+    fa = kz_clustering(X, 8, z=2, rng=np.random.default_rng(0), backend="faiss", sample_size=500)
+    sk = kz_clustering(X, 8, z=2, rng=np.random.default_rng(0), backend="sklearn")
+    assert len(np.unique(fa.center_indices)) == 8
+    assert fa.cost.sum() <= 1.2 * sk.cost.sum()
+    d = np.linalg.norm(X[:, None] - X[fa.center_indices][None], axis=2)
+    np.testing.assert_allclose(fa.cost, d.min(1) ** 2, rtol=1e-9, atol=1e-9)
+
+
+def test_missing_faiss_gives_a_clear_error(monkeypatch, data):
+    import sys
+
+    X, _ = data
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    with pytest.raises(ValueError, match="pip install"):
+        kz_clustering(X, 3, z=2, rng=np.random.default_rng(0), backend="faiss")
+    with pytest.raises(ValueError, match="backend"):
+        kz_clustering(X, 3, z=2, rng=np.random.default_rng(0), backend="magic")

@@ -164,6 +164,41 @@ def _k_median(X, k, rng, max_iter):
     return centers
 
 
+_FAISS_AUTO_N = 100_000  # from this many points "auto" uses faiss for z = 2 (when installed)
+
+
+def _import_faiss():
+    try:
+        import faiss
+    except ImportError as exc:
+        raise ValueError(
+            "backend='faiss' needs faiss, which is not installed; install it with "
+            "pip install 'subsel[faiss]' (or pip install faiss-cpu)."
+        ) from exc
+    return faiss
+
+
+def _kmeans_faiss(X, k, rng, max_iter, sample_size):
+    """Lloyd's k-means in faiss, seeded by our own D^2 sampling on a uniform sample (faiss has
+    no k-means++). O(sample k d) seeding, O(n k d) per iteration in faiss's BLAS kernels."""
+    faiss = _import_faiss()
+    n, d = X.shape
+    m = min(n, max(sample_size, 10 * k))
+    sample = rng.choice(n, size=m, replace=False) if m < n else np.arange(n)
+    seeds = sample[dz_order(X[sample], k, z=2.0, rng=rng)]
+    Xf = np.ascontiguousarray(X, dtype=np.float32)
+    km = faiss.Kmeans(
+        d,
+        k,
+        niter=max_iter,
+        seed=int(rng.integers(2**31 - 1)),
+        verbose=False,
+        max_points_per_centroid=max(256, n // k + 1),
+    )
+    km.train(Xf, init_centroids=np.ascontiguousarray(Xf[seeds]))
+    return np.asarray(km.centroids, dtype=np.float64)
+
+
 def kz_clustering(
     X: np.ndarray,
     n_clusters: int,
@@ -172,17 +207,33 @@ def kz_clustering(
     rng: np.random.Generator,
     max_iter: int = 50,
     n_init: int = 3,
+    backend: str = "auto",
+    sample_size: int = 50_000,
 ) -> Clustering:
     """A (k, z)-clustering of ``X`` (n, d) with data points as centres.
 
     z = 2: scikit-learn ``KMeans`` (one run of greedy k-means++ seeding, then Lloyd). z = 1: the best of
     ``n_init`` runs of greedy D^1 seeding then Lloyd steps with Weiszfeld geometric medians
-    (k-median). Other z >= 1: D^z seeding. Fitted centres
+    (k-median). Other z >= 1: D^z seeding.
+
+    ``backend`` (z = 2 only): ``"sklearn"``, ``"faiss"`` (Lloyd in faiss, seeded by D^2 sampling on
+    a uniform sample of ``sample_size`` points, for large n), or ``"auto"`` (faiss from 100,000
+    points when it is installed). Fitted centres
     are snapped to their nearest distinct data points; the cost is then recomputed exactly.
 
     O(n k d) per Lloyd iteration, O(n d + k d) memory beyond scikit-learn's own.
     """
-    if z == 2.0:
+    if backend not in ("auto", "sklearn", "faiss"):
+        raise ValueError(f"backend must be one of 'auto', 'sklearn', 'faiss'; got {backend!r}.")
+    if z == 2.0 and backend == "auto" and X.shape[0] >= _FAISS_AUTO_N:
+        try:
+            _import_faiss()
+            backend = "faiss"
+        except ValueError:
+            backend = "sklearn"
+    if z == 2.0 and backend == "faiss":
+        idx = _snap(X, _kmeans_faiss(X, n_clusters, rng, max_iter, sample_size), rng, z)
+    elif z == 2.0:
         from sklearn.cluster import KMeans
 
         km = KMeans(

@@ -93,6 +93,8 @@ class SensitivitySampling:
     seed : None, int or numpy.random.Generator
     progress : bool
         Show a progress bar over the rounds.
+    backend : {"auto", "sklearn", "faiss"}
+        k-means backend for z = 2 (see :func:`~subsel.selection.clustering.kz_clustering`).
 
     Notes
     -----
@@ -113,6 +115,7 @@ class SensitivitySampling:
         rounds=1,
         seed=None,
         progress=False,
+        backend="auto",
     ):
         self.n_clusters = n_clusters
         self.budget = budget
@@ -122,6 +125,7 @@ class SensitivitySampling:
         self.rounds = rounds
         self.seed = seed
         self.progress = progress
+        self.backend = backend
 
     # ------------------------------------------------------------------ validation
     def _check_params(self, n: int) -> tuple[int, int, float, float, int]:
@@ -204,7 +208,7 @@ class SensitivitySampling:
         k, s, z, lam, rounds = self._check_params(n)
         rng = check_seed(self.seed, "SensitivitySampling")
         if rounds == 1:
-            clustering = kz_clustering(X, k, z=z, rng=rng)
+            clustering = kz_clustering(X, k, z=z, rng=rng, backend=self.backend)
             centers = clustering.center_indices
             center_losses = self._query(oracle, centers)
             labels, v = clustering.labels, clustering.cost
