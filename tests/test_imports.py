@@ -99,7 +99,7 @@ def test_no_upward_or_sideways_imports():
 def test_optional_dependencies_are_imported_lazily():
     """Importing the package must not import any optional heavy dependency."""
     code = (
-        "import sys, subsel, subsel.ops, subsel.cli, subsel.report; "
+        "import sys, subsel, subsel.ops, subsel.selection, subsel.cli, subsel.report; "
         f"print(sorted(m for m in {sorted(OPTIONAL)!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
