@@ -21,7 +21,9 @@ demo: setup
 	$(VENV)/bin/subsel demo --out demo-report
 
 bench: setup
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/topk_ops.py --device cpu
+	$(PY) benchmarks/selection_regression.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -23,3 +23,10 @@ def test_rejects_inconsistent_fields():
         Selection(indices=np.array([0.5]))
     with pytest.raises(ValueError, match="out of range"):
         Selection(indices=[7]).mask(5)
+
+
+def test_to_dict_is_json_serializable_with_numpy_extras():
+    import json
+
+    s = Selection(indices=[1], extra={"a": np.arange(2), "b": [{"c": np.float64(1.5)}]})
+    assert json.loads(json.dumps(s.to_dict()))["b"] == [{"c": 1.5}]

@@ -99,5 +99,18 @@ class Selection:
             out[key] = None if value is None else value.tolist()
         out["n_queries"] = self.n_queries
         out["seconds"] = self.seconds
-        out.update(self.extra)
+        out.update({key: _plain(value) for key, value in self.extra.items()})
         return out
+
+
+def _plain(value: Any) -> Any:
+    """numpy arrays and scalars inside (nested) dicts and lists -> plain Python values."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
