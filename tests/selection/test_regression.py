@@ -60,8 +60,8 @@ def test_weighted_squared_loss_is_unbiased(diabetes, zeta):
     x = weighted_least_squares(A, b) + 0.1
     true = float(((A @ x - b) ** 2).sum())
     est = []
-    for seed in range(200):
-        sel = RegressionSensitivitySampling(n_clusters=15, budget=40, zeta=zeta, seed=seed)
+    for seed in range(80):
+        sel = RegressionSensitivitySampling(n_clusters=8, budget=40, zeta=zeta, seed=seed)
         sel = sel.select(A, lambda i: b[i])
         i = sel.indices
         est.append(float((sel.weights * (A[i] @ x - b[i]) ** 2).sum()))

@@ -215,3 +215,25 @@ def test_missing_faiss_gives_a_clear_error(monkeypatch, data):
         kz_clustering(X, 3, z=2, rng=np.random.default_rng(0), backend="faiss")
     with pytest.raises(ValueError, match="backend"):
         kz_clustering(X, 3, z=2, rng=np.random.default_rng(0), backend="magic")
+
+
+def test_geometric_median_moves_off_a_data_point_and_lowers_the_cost():
+    from subsel.selection.clustering import _geometric_median
+
+    P = np.array([[0.0, 0.0], [4.0, 0.0], [2.0, 3.0]])  # the Fermat point is inside the triangle
+    y = _geometric_median(P, iters=200)
+    cost = np.linalg.norm(P - y, axis=1).sum()
+    assert cost < min(np.linalg.norm(P - p, axis=1).sum() for p in P) - 1e-3
+    grid = [
+        np.linalg.norm(P - np.array([a, b]), axis=1).sum()
+        for a in np.linspace(1.5, 2.5, 41)
+        for b in np.linspace(1.5, 2.5, 41)
+    ]
+    assert cost <= min(grid) + 1e-6
+
+
+def test_k_median_refinement_improves_on_its_seeding():
+    X, _ = make_blobs(n_samples=400, centers=5, n_features=3, random_state=4, cluster_std=2.0)
+    seeded = kz_clustering(X, 5, z=1, rng=np.random.default_rng(0), max_iter=0, n_init=1)
+    refined = kz_clustering(X, 5, z=1, rng=np.random.default_rng(0), max_iter=20, n_init=1)
+    assert refined.cost.sum() < seeded.cost.sum()

@@ -135,16 +135,36 @@ def _snap(X: np.ndarray, centers: np.ndarray, rng, z) -> np.ndarray:
     return np.asarray(unique, dtype=np.int64)
 
 
-def _geometric_median(P: np.ndarray, start: np.ndarray, iters: int = 20) -> np.ndarray:
-    """Weiszfeld iterations for the point minimizing the sum of Euclidean distances to ``P``."""
-    y = start.astype(np.float64)
+def _geometric_medians(X: np.ndarray, labels: np.ndarray, k: int, iters: int = 20) -> np.ndarray:
+    """Weiszfeld iterations for every cluster at once: the points minimizing the sum of Euclidean
+    distances to their members. O(n d) per iteration (cluster sums by a sparse membership matrix).
+
+    Starts from the cluster means (rarely data points, where the plain iteration stalls);
+    distances are floored at 1e-12, so a member that is the median pins the iterate there. Empty
+    clusters get NaN rows (the caller keeps their previous centre).
+    """
+    from scipy.sparse import csr_matrix
+
+    n = X.shape[0]
+    member = csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(k, n))  # cluster sums
+    counts = np.asarray(member.sum(1)).ravel()
+    y = (member @ X) / np.maximum(counts, 1.0)[:, None]
     for _ in range(iters):
-        d = np.sqrt(((P - y) ** 2).sum(1))
-        if np.any(d < 1e-12):
+        w = 1.0 / np.maximum(np.sqrt(((X - y[labels]) ** 2).sum(1)), 1e-12)
+        num = member @ (X * w[:, None])
+        den = member @ w
+        y_new = num / np.maximum(den, 1e-300)[:, None]
+        done = np.abs(y_new - y).max() < 1e-10
+        y = y_new
+        if done:
             break
-        w = 1.0 / d
-        y = (P * w[:, None]).sum(0) / w.sum()
+    y[counts == 0] = np.nan
     return y
+
+
+def _geometric_median(P: np.ndarray, iters: int = 20) -> np.ndarray:
+    """The geometric median of the rows of ``P`` (one cluster of :func:`_geometric_medians`)."""
+    return _geometric_medians(P, np.zeros(P.shape[0], dtype=np.int64), 1, iters)[0]
 
 
 def _k_median(X, k, rng, max_iter):
@@ -152,13 +172,11 @@ def _k_median(X, k, rng, max_iter):
     centers = X[dz_order(X, k, z=1.0, rng=rng, n_local_trials=trials)].astype(np.float64)
     for _ in range(max_iter):
         labels, _ = assign(X, centers, 1.0)
-        moved = 0.0
-        for c in range(k):
-            members = X[labels == c]
-            if len(members):
-                new = _geometric_median(members, centers[c])
-                moved = max(moved, float(np.abs(new - centers[c]).max()))
-                centers[c] = new
+        new = _geometric_medians(X, labels, k)
+        empty = np.isnan(new[:, 0])
+        new[empty] = centers[empty]
+        moved = float(np.abs(new - centers).max())
+        centers = new
         if moved < 1e-7:
             break
     return centers
