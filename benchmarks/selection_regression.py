@@ -68,10 +68,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -81,6 +78,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from _env import cpu_label, git_commit  # benchmarks/_env.py (scripts run from this folder)
 from subsel._io import atomic_write_text
 from subsel.selection import (
     RegressionSensitivitySampling,
@@ -103,31 +101,6 @@ console = Console(width=160)
 
 
 # ----------------------------------------------------------------------------- environment
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -308,7 +281,7 @@ def main(argv=None) -> int:
     full_train, full_val = one_minus_r2(A, b, x_full), one_minus_r2(Av, bv, x_full)
 
     # --- records
-    device = f"cpu: {cpu_name()} x{os.cpu_count()}"
+    device = cpu_label()
     commit = git_commit()
     base = {"benchmark": "selection_regression", "dataset": "diamonds"}
     common = {

@@ -65,10 +65,7 @@ import ctypes.util
 import gc
 import importlib
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -79,6 +76,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from _env import cpu_label, git_commit  # benchmarks/_env.py (scripts run from this folder)
 from subsel._io import atomic_write_text
 from subsel.ops import neuralsort_topk, relaxed_topk
 
@@ -101,37 +99,10 @@ console = Console(width=160)  # wide enough for the table when output is redirec
 
 
 # ----------------------------------------------------------------------------- environment
-def git_commit() -> str:
-    """Short hash of HEAD, or "unknown"."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def cpu_name() -> str:
-    """Processor model name from /proc/cpuinfo (Linux), else platform.processor()."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
-    return f"cpu: {cpu_name()} x{os.cpu_count()}"
+    return cpu_label()
 
 
 class Libc:
