@@ -37,6 +37,7 @@ ALLOWED = {
     ("valuation", "selection"),
     ("apps", "ops"),
     ("cli", "report"),
+    ("cli", "distributed"),  # the --engine dask option
     ("cli", "demos"),
     ("demos", "report"),
     ("report", "demos"),

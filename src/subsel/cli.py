@@ -135,11 +135,23 @@ def select(
     lam: Annotated[float, typer.Option("--lam", help="Hoelder constant lambda.")] = 1.0,
     rounds: Annotated[int, typer.Option("--rounds", help="Rounds (Algorithm 3).")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (>= 0).")] = 0,
+    engine: Annotated[
+        str, typer.Option("--engine", help="memory (default) or dask (data past one machine).")
+    ] = "memory",
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler ADDRESS (default: local threads)."),
+    ] = None,
+    fit_size: Annotated[
+        int, typer.Option("--fit-size", help="Dask: rows gathered to fit the centres.")
+    ] = 100_000,
 ) -> None:
     """Choose a subset of EMBEDDINGS and write indices, weights and probabilities to OUT.
 
     Sensitivity sampling reads the oracle's answers from --losses (one loss per row; only the
-    rows of the cluster centres are used, as if the model were queried there).
+    rows of the cluster centres are used, as if the model were queried there). With
+    --engine dask, EMBEDDINGS may also be a Parquet folder; it is read block by block and never
+    gathered (sensitivity and uniform only).
     """
     import numpy as np
 
@@ -149,9 +161,15 @@ def select(
         _fail(f"--method must be one of {', '.join(METHODS)}; got {method!r}.")
     if seed < 0:
         _fail(f"--seed must be >= 0; got {seed}.")
+    if engine not in ("memory", "dask"):
+        _fail(f"--engine must be memory or dask; got {engine!r}.")
+    if scheduler is not None and engine != "dask":
+        _fail("--scheduler needs --engine dask.")
+    if engine == "dask" and method not in ("sensitivity", "uniform"):
+        _fail(f"--engine dask runs --method sensitivity or uniform; got {method!r}.")
     console = _console()
     try:
-        X = read_array(embeddings, "embeddings")
+        X = _open_dask(embeddings) if engine == "dask" else read_array(embeddings, "embeddings")
         selector = _build_selector(
             method,
             budget=budget,
@@ -179,8 +197,11 @@ def select(
             oracle = read_array(probabilities, "probabilities")
         else:
             oracle = None
-        with console.status(f"selecting with {method}"):
-            result = selector.select(X, oracle)
+        if engine == "dask":
+            result = _select_dask(selector, X, oracle, scheduler, fit_size, console)
+        else:
+            with console.status(f"selecting with {method}"):
+                result = selector.select(X, oracle)
         columns = {"index": result.indices, "weight": result.weights}
         if result.probabilities is not None:
             columns["probability"] = result.probabilities
@@ -191,6 +212,30 @@ def select(
         f"{len(result)} rows ({result.n_queries or 0} oracle queries, "
         f"{np.unique(result.indices).size} distinct) -> {out}"
     )
+
+
+def _open_dask(path: Path):
+    try:
+        from .distributed.dask import open_embeddings
+    except ImportError as exc:
+        _fail(f"--engine dask: {exc}")
+    return open_embeddings(path)
+
+
+def _select_dask(selector, X, oracle, scheduler, fit_size, console):
+    from .distributed.dask import select as dask_select
+
+    if scheduler is None:
+        with console.status("selecting on dask (local threads)"):
+            return dask_select(selector, X, oracle, fit_size=fit_size)
+    from distributed import Client
+
+    try:
+        client = Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        _fail(f"--scheduler {scheduler}: cannot connect ({exc}).")
+    with client, console.status(f"selecting on dask ({scheduler})"):
+        return dask_select(selector, X, oracle, fit_size=fit_size, client=client)
 
 
 def _console():

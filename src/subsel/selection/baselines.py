@@ -14,6 +14,7 @@ arguments (stored as given) that are validated in ``select(X, ...)``, which retu
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -80,9 +81,13 @@ class Uniform:
         O(n) time and memory.
         """
         start = time.perf_counter()
+        result = self.draw(check_embeddings(X, type(self).__name__).shape[0])
+        return dataclasses.replace(result, seconds=time.perf_counter() - start)
+
+    def draw(self, n: int) -> Selection:
+        """The sample for ``n`` points, without looking at them (what ``select`` returns)."""
+        start = time.perf_counter()
         name = type(self).__name__
-        X = check_embeddings(X, name)
-        n = X.shape[0]
         budget = _check_budget(self.budget, n, name)
         rng = check_seed(self.seed, name)
         indices = rng.choice(n, size=budget, replace=False)
