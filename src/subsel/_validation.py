@@ -13,6 +13,7 @@ Nothing here uses ``assert`` (it vanishes under ``python -O``).
 from __future__ import annotations
 
 import numbers
+import sys
 from typing import Any
 
 import numpy as np
@@ -34,13 +35,8 @@ __all__ = [
 
 def _show(value: Any) -> str:
     """A short, readable rendering of a user value for error messages."""
-    try:
-        import torch
-
-        if isinstance(value, torch.Tensor):
-            return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
+    if _is_tensor(value):
+        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     text = repr(value)
@@ -255,15 +251,11 @@ def check_embeddings(X: Any, func: str, name: str = "X", *, dtype=np.float64) ->
     """Check a 2-d array of embeddings (n, d): numeric, non-empty, finite. Returns a numpy array.
 
     Accepts numpy arrays, array-likes and CPU torch tensors (converted without copying where
-    possible). Object arrays are refused (``allow_pickle`` is never needed for embeddings).
+    possible). ``dtype=None`` keeps float32 data in float32 (no copy) and makes anything else
+    float64. Object arrays are refused (``allow_pickle`` is never needed for embeddings).
     """
-    try:
-        import torch
-
-        if isinstance(X, torch.Tensor):
-            X = X.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
+    if _is_tensor(X):
+        X = X.detach().cpu().numpy()
     if isinstance(X, (str, bytes)) or X is None:
         raise TypeError(
             f"Input '{name}' of {func} must be a 2-d numeric array (n, d); got {type(X).__name__}."
@@ -281,15 +273,25 @@ def check_embeddings(X: Any, func: str, name: str = "X", *, dtype=np.float64) ->
             f"Input '{name}' of {func} is empty (shape {arr.shape}); pass at least "
             f"one row and one column."
         )
+    if dtype is None:  # keep single or double precision; anything else becomes float64
+        dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
     arr = arr.astype(dtype, copy=False)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        what = "NaN" if np.isnan(arr).any() else "infinite values"
-        raise ValueError(
-            f"Input '{name}' of {func} contains {what} at {int(bad.sum())} positions; "
-            f"remove or impute them."
-        )
+    step = max(1, 1_048_576 // arr.shape[1])  # rows per check: O(1 MB) of flags, not O(n d)
+    for lo in range(0, arr.shape[0], step):
+        if not np.isfinite(arr[lo : lo + step]).all():
+            bad = int(np.count_nonzero(~np.isfinite(arr)))
+            what = "NaN" if np.isnan(arr).any() else "infinite values"
+            raise ValueError(
+                f"Input '{name}' of {func} contains {what} at {bad} positions; "
+                f"remove or impute them."
+            )
     return arr
+
+
+def _is_tensor(x: Any) -> bool:
+    """``isinstance(x, torch.Tensor)`` without importing torch (200 MB) when nobody has."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def check_values(v: Any, n: int, func: str, name: str, *, nonnegative: bool = False) -> np.ndarray:

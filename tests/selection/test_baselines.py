@@ -133,8 +133,10 @@ def test_kcenter_chunk_size_one_matches_default():
     a = KCenterGreedy(budget=25, seed=0).select(X)
     b = KCenterGreedy(budget=25, seed=0, chunk_size=1).select(X)
     np.testing.assert_array_equal(a.indices, b.indices)
-    np.testing.assert_array_equal(a.gains, b.gains)
-    assert a.extra["radius"] == b.extra["radius"]
+    # distances come from row norms and a matrix-vector product, whose rounding may depend on
+    # the block shape; picks agree, distances to rounding
+    np.testing.assert_allclose(a.gains, b.gains, rtol=1e-12)
+    assert a.extra["radius"] == pytest.approx(b.extra["radius"], rel=1e-12)
 
 
 def test_kcenter_initial_never_repicked():

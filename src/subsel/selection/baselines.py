@@ -24,7 +24,7 @@ import numpy as np
 from .._progress import progress_range
 from .._validation import check_embeddings, check_int, check_seed, param_error
 from ..result import Selection
-from .clustering import update_min_dist
+from .clustering import row_sq_norms, update_min_dist
 
 __all__ = ["Uniform", "KCenterGreedy", "Margin", "Entropy", "LeastConfidence"]
 
@@ -204,7 +204,7 @@ class KCenterGreedy:
         """
         start = time.perf_counter()
         name = type(self).__name__
-        X = check_embeddings(X, name)
+        X = check_embeddings(X, name, dtype=None)
         n = X.shape[0]
         budget = _check_budget(self.budget, n, name)
         chunk = self._check_options(name)
@@ -214,13 +214,14 @@ class KCenterGreedy:
         rng = check_seed(self.seed, name)
 
         min_dist = np.full(n, np.inf)
+        sq = row_sq_norms(X)
         picked: list[int] = []
         gains: list[float] = []
         if initial is None:
             first = int(rng.integers(n))
             picked.append(first)
             gains.append(np.inf)
-            self._add_center(X, first, min_dist, chunk)
+            self._add_center(X, first, min_dist, chunk, sq)
         else:
             m = initial.size
             budget = check_int(
@@ -233,13 +234,13 @@ class KCenterGreedy:
                 extra=f" (n={n}, len(initial)={m})",
             )
             for c in initial:
-                self._add_center(X, int(c), min_dist, chunk)
+                self._add_center(X, int(c), min_dist, chunk, sq)
 
         for _ in progress_range(budget - len(picked), self.progress, "k-center greedy"):
             new = int(np.argmax(min_dist))
             picked.append(new)
             gains.append(float(min_dist[new]))
-            self._add_center(X, new, min_dist, chunk)
+            self._add_center(X, new, min_dist, chunk, sq)
 
         radius = float(max(min_dist.max(), 0.0))
         return Selection(
@@ -251,13 +252,13 @@ class KCenterGreedy:
         )
 
     @staticmethod
-    def _add_center(X: np.ndarray, c: int, min_dist: np.ndarray, chunk: int) -> None:
+    def _add_center(X: np.ndarray, c: int, min_dist: np.ndarray, chunk: int, sq) -> None:
         """Make ``c`` a centre: update ``min_dist`` and mark ``c`` so it is never picked again.
 
         Centres hold ``-1`` in ``min_dist`` (true distances are >= 0), so ``argmax`` avoids them
         even when every remaining point duplicates a centre. O(n d).
         """
-        update_min_dist(X, X[c], min_dist, chunk=chunk)
+        update_min_dist(X, X[c], min_dist, chunk=chunk, sq_norms=sq)
         min_dist[c] = -1.0
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from .._progress import progress_range
 from .._validation import (
+    _is_tensor,
     check_embeddings,
     check_int,
     check_seed,
@@ -167,13 +168,8 @@ class SensitivitySampling:
                 "oracle(indices) -> losses of those points."
             )
         out = oracle(indices.copy())
-        try:
-            import torch
-
-            if isinstance(out, torch.Tensor):
-                out = out.detach().cpu().numpy()
-        except ImportError:  # pragma: no cover
-            pass
+        if _is_tensor(out):
+            out = out.detach().cpu().numpy()
         return check_values(
             out, len(indices), "SensitivitySampling.select", "oracle's losses", nonnegative=True
         )
@@ -203,7 +199,7 @@ class SensitivitySampling:
             ``center_losses`` and, for r > 1, ``rounds`` (one dict per round).
         """
         start = time.perf_counter()
-        X = check_embeddings(X, "SensitivitySampling.select")
+        X = check_embeddings(X, "SensitivitySampling.select", dtype=None)
         n = X.shape[0]
         k, s, z, lam, rounds = self._check_params(n)
         rng = check_seed(self.seed, "SensitivitySampling")
