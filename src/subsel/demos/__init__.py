@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from ..report import Section, esc, write_report
-from . import sampling
+from . import sampling, selection
 
 __all__ = ["SECTIONS", "build_report", "placeholder"]
 
@@ -30,12 +30,7 @@ def placeholder(title: str, what: str, issue: str | None, out_dir: Path, **_: ob
 
 SECTIONS: list[Builder] = [
     sampling.build_section,
-    partial(
-        placeholder,
-        "Data selection with coresets",
-        "choosing a small weighted subset of a data set that stands in for all of it",
-        "#3",
-    ),
+    selection.build_section,
     partial(
         placeholder,
         "Diverse subsets by submodular maximization",
