@@ -81,7 +81,7 @@ class Uniform:
         O(n) time and memory.
         """
         start = time.perf_counter()
-        result = self.draw(check_embeddings(X, type(self).__name__).shape[0])
+        result = self.draw(check_embeddings(X, type(self).__name__, dtype=None).shape[0])
         return dataclasses.replace(result, seconds=time.perf_counter() - start)
 
     def draw(self, n: int) -> Selection:
