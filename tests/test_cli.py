@@ -30,7 +30,7 @@ def test_demo_writes_report(tmp_path, monkeypatch):
         "High-value training subsets / data valuation",
     ]:
         assert title in text
-    assert text.count("Not built yet") == 2
+    assert text.count("Not built yet") == 1
     assert "Estimating a model&#x27;s total loss" in text or "Estimating a model" in text
     assert "2000 relaxed samples" in text
     pngs = sorted(out.glob("*.png"))

@@ -136,3 +136,20 @@ def test_letter():
     X[0] = -1.0
     X2, _ = datasets.load_letter()
     assert X2.min() == 0.0
+
+
+def test_shared_benchmark_data_load_when_present():
+    from subsel.datasets import load_divmbest_voc, load_iseg20, shared_data_dir
+
+    if not (shared_data_dir() / "iseg20").is_dir():
+        pytest.skip(f"../shared/data not found at {shared_data_dir()}")
+    items = load_iseg20()
+    assert len(items) == 20
+    for it in items:
+        assert it["image"].shape[:2] == it["scribbles"].shape == it["truth"].shape
+        assert (it["scribbles"] == 1).any() and (it["scribbles"] == 0).any()
+        assert set(np.unique(it["truth"])) <= {0, 128, 255}
+    voc = load_divmbest_voc()
+    n = voc["costs"].shape[0]
+    assert voc["superpixels"].min() == 0 and voc["superpixels"].max() == n - 1
+    assert (voc["weights"] != voc["weights"].T).nnz == 0

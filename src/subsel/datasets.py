@@ -38,6 +38,9 @@ __all__ = [
     "load_fashion_mnist",
     "load_mnist_subset",
     "load_letter",
+    "shared_data_dir",
+    "load_iseg20",
+    "load_divmbest_voc",
     "SYSTEM_FASHION_MNIST_DIR",
     "SYSTEM_MLBENCH_DIR",
 ]
@@ -213,3 +216,89 @@ def load_letter() -> tuple[np.ndarray, np.ndarray]:
     )
     X, y = _read_letter(str(folder / name))
     return X.copy(), y.copy()
+
+
+# ----------------------------------------------------------------------------- ../shared/data
+def shared_data_dir() -> Path:
+    """The project's shared benchmark-data folder (read in place, never copied).
+
+    ``$SUBSEL_SHARED_DATA`` when set; else the first existing of ``../shared/data`` next to the
+    repository that holds this package, and ``../shared/data`` from the working directory.
+    """
+    env = os.environ.get("SUBSEL_SHARED_DATA")
+    if env:
+        return Path(env).expanduser()
+    candidates = [
+        Path(__file__).resolve().parents[3] / "shared" / "data",
+        Path.cwd().parent / "shared" / "data",
+    ]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return candidates[0]
+
+
+_ISEG_FG = (255, 255, 207)
+_ISEG_BG = (219, 0, 0)
+
+
+def load_iseg20(root: str | Path | None = None) -> list[dict]:
+    """The 20 photos of ``iseg20`` with scribbles and ground truth (see its README).
+
+    Returns a list (sorted by id) of dicts: ``id`` (str), ``image`` (H, W, 3) uint8,
+    ``scribbles`` (H, W) int64 (1 foreground stroke, 0 background stroke, -1 none), ``truth``
+    (H, W) uint8 (0 background, 255 foreground, 128 the unknown band left out of accuracy).
+    """
+    from PIL import Image
+
+    folder = Path(root) if root is not None else shared_data_dir() / "iseg20"
+    img_dir = folder / "img"
+    if not img_dir.is_dir():
+        raise FileNotFoundError(
+            f"iseg20 not found at {folder} (expected img/, scr/, gt/); it lives in "
+            "../shared/data/iseg20 or where $SUBSEL_SHARED_DATA points."
+        )
+    out = []
+    for path in sorted(img_dir.glob("*.jpg")):
+        key = path.stem
+        image = np.asarray(Image.open(path).convert("RGB"), dtype=np.uint8)
+        strokes = np.asarray(Image.open(folder / "scr" / f"{key}.png").convert("RGB"))
+        scribbles = np.full(image.shape[:2], -1, dtype=np.int64)
+        scribbles[(strokes == _ISEG_FG).all(axis=-1)] = 1
+        scribbles[(strokes == _ISEG_BG).all(axis=-1)] = 0
+        truth = np.asarray(Image.open(folder / "gt" / f"{key}.png").convert("L"), dtype=np.uint8)
+        out.append({"id": key, "image": image, "scribbles": scribbles, "truth": truth})
+    return out
+
+
+def load_divmbest_voc(root: str | Path | None = None) -> dict:
+    """The superpixel CRF of PASCAL VOC 2007_000170 shipped with the DivMBest code.
+
+    Returns a dict: ``costs`` (n, 2) unary energies of the two labels for ``n = 2910``
+    superpixels, ``weights`` scipy.sparse (n, n) symmetric pairwise Potts weights, ``superpixels``
+    (375, 500) int64 0-based superpixel index of each pixel, ``truth`` (375, 500) uint8 (0
+    background, 255 void, other values object classes).
+    """
+    import scipy.io
+    from PIL import Image
+
+    folder = Path(root) if root is not None else shared_data_dir() / "divmbest-voc"
+    mat = folder / "2007_000170.mat"
+    if not mat.is_file():
+        raise FileNotFoundError(
+            f"divmbest-voc not found at {folder}; it lives in ../shared/data/divmbest-voc or "
+            "where $SUBSEL_SHARED_DATA points."
+        )
+    data = scipy.io.loadmat(mat)
+    truth = np.asarray(Image.open(folder / "2007_000170_gt.png"), dtype=np.uint8)
+    superpixels = np.asarray(data["labels"], dtype=np.int64)
+    # The README calls the index 1-based, but the file holds 0..n-1 (min 0, max 2909 for n = 2910);
+    # shift only when it really starts at 1.
+    if superpixels.min() == 1 and superpixels.max() == data["data_term"].shape[1]:
+        superpixels = superpixels - 1
+    return {
+        "costs": np.asarray(data["data_term"], dtype=np.float64).T.copy(),
+        "weights": data["sparse_term"].tocsr(),
+        "superpixels": superpixels,
+        "truth": truth,
+    }

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from ..report import Section, esc, write_report
-from . import sampling, selection
+from . import diversity, sampling, selection
 
 __all__ = ["SECTIONS", "build_report", "placeholder"]
 
@@ -31,12 +31,7 @@ def placeholder(title: str, what: str, issue: str | None, out_dir: Path, **_: ob
 SECTIONS: list[Builder] = [
     sampling.build_section,
     selection.build_section,
-    partial(
-        placeholder,
-        "Diverse subsets by submodular maximization",
-        "picking diverse, representative subsets by greedy submodular maximization",
-        "#4",
-    ),
+    diversity.build_section,
     partial(
         placeholder,
         "High-value training subsets / data valuation",

@@ -1,0 +1,201 @@
+"""A scikit-learn style selector for the common case: pick ``n_select`` representative rows."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_embeddings, check_int, param_error
+from ..result import Selection
+from ._checks import as_real, check_choice
+from ._similarity import BACKENDS, KERNELS, METRICS
+from .functions import FacilityLocation, FeatureBased, GraphCut
+from .optimizers import OPTIMIZERS, maximize
+
+__all__ = ["SubmodularSelector"]
+
+FUNCTIONS = ("facility_location", "feature_based", "graph_cut")
+
+
+class SubmodularSelector:
+    """Choose ``n_select`` rows of ``X`` by greedy submodular maximization.
+
+    Parameters
+    ----------
+    n_select : int
+        Number of rows to choose, in ``[1, n]``.
+    function : {"facility_location", "feature_based", "graph_cut"}, default "facility_location"
+        ``"facility_location"``: :meth:`FacilityLocation.from_features` on ``X`` (with
+        ``metric``, ``kernel``, ``n_neighbors``, ``backend``); ``"feature_based"``:
+        :class:`FeatureBased` on ``X`` itself (nonnegative features) with ``concave``;
+        ``"graph_cut"``: :class:`GraphCut` with ``lam`` on the same dense similarity that
+        facility location uses.
+    metric, kernel, n_neighbors, backend
+        See :meth:`FacilityLocation.from_features`.
+    optimizer : {"naive", "lazy", "stochastic"}, default "lazy"
+        See :func:`maximize`.
+    seed : None, int or numpy.random.Generator
+        For ``optimizer="stochastic"`` (and the faiss IVF training sample).
+    concave : {"sqrt", "log1p", "min1"} or callable, default "sqrt"
+        For ``function="feature_based"``.
+    lam : float, default 0.5
+        For ``function="graph_cut"`` (monotone for ``lam <= 1/2``).
+    progress : bool, default False
+        Show a progress bar.
+
+    Attributes
+    ----------
+    ranking_ : ndarray of int64, shape (n_select,)
+        The chosen rows, in the order greedy chose them.
+    gains_ : ndarray of float64, shape (n_select,)
+        The marginal gain of each.
+    selection_ : Selection
+        The full result of :func:`maximize`.
+    n_samples_in_ : int
+        Rows of the ``X`` seen in :meth:`fit`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from subsel.submodular import SubmodularSelector
+    >>> X = np.random.default_rng(0).normal(size=(200, 8))
+    >>> sel = SubmodularSelector(20).fit(X)
+    >>> sel.transform(X).shape
+    (20, 8)
+    """
+
+    def __init__(
+        self,
+        n_select,
+        *,
+        function="facility_location",
+        metric="euclidean",
+        kernel="shift",
+        n_neighbors=None,
+        backend="auto",
+        optimizer="lazy",
+        seed=None,
+        concave="sqrt",
+        lam=0.5,
+        progress=False,
+    ):
+        self.n_select = n_select
+        self.function = function
+        self.metric = metric
+        self.kernel = kernel
+        self.n_neighbors = n_neighbors
+        self.backend = backend
+        self.optimizer = optimizer
+        self.seed = seed
+        self.concave = concave
+        self.lam = lam
+        self.progress = progress
+
+    # ------------------------------------------------------------------ scikit-learn protocol
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters, as given."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> SubmodularSelector:
+        """Set constructor parameters (validated at the next :meth:`fit`)."""
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"Invalid parameter {name!r} for SubmodularSelector; valid ones are "
+                    f"{sorted(valid)}."
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            p.name: p.default
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.default is not inspect.Parameter.empty
+        }
+        shown = [repr(self.n_select)] + [
+            f"{k}={v!r}"
+            for k, v in self.get_params().items()
+            if k != "n_select" and not (k in defaults and _same(v, defaults[k]))
+        ]
+        return f"SubmodularSelector({', '.join(shown)})"
+
+    # ------------------------------------------------------------------ work
+    def _set_function(self, X: np.ndarray):
+        func = "SubmodularSelector"
+        kind = check_choice(self.function, FUNCTIONS, "function", func)
+        if kind == "feature_based":
+            return FeatureBased(X, concave=self.concave)
+        check_choice(self.metric, METRICS, "metric", func)
+        check_choice(self.kernel, KERNELS, "kernel", func)
+        check_choice(self.backend, BACKENDS, "backend", func)
+        if kind == "graph_cut":
+            lam = as_real(self.lam, "lam", func, low=0.0)
+            if self.n_neighbors is not None:
+                raise param_error(
+                    func, "n_neighbors", "None for function='graph_cut'", self.n_neighbors
+                )
+            fl = FacilityLocation.from_features(X, metric=self.metric, kernel=self.kernel)
+            return GraphCut(fl.similarity, lam=lam)
+        return FacilityLocation.from_features(
+            X,
+            metric=self.metric,
+            kernel=self.kernel,
+            n_neighbors=self.n_neighbors,
+            backend=self.backend,
+            seed=self.seed,
+        )
+
+    def select(self, X) -> Selection:
+        """Choose rows of ``X`` (n, d); returns the :class:`~subsel.result.Selection`."""
+        func = "SubmodularSelector"
+        X = check_embeddings(X, func, dtype=None)
+        n = X.shape[0]
+        k = check_int(
+            self.n_select, "n_select", func, low=1, high=n, high_label="n", extra=f" (n={n})"
+        )
+        check_choice(self.optimizer, OPTIMIZERS, "optimizer", func)
+        f = self._set_function(X)
+        return maximize(f, k, optimizer=self.optimizer, seed=self.seed, progress=self.progress)
+
+    def fit(self, X, y=None) -> SubmodularSelector:
+        """Choose rows of ``X`` (n, d); sets ``ranking_``, ``gains_`` and ``selection_``."""
+        sel = self.select(X)
+        self.selection_ = sel
+        self.ranking_ = sel.indices
+        self.gains_ = sel.gains
+        self.n_samples_in_ = int(np.shape(X)[0])
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """The chosen rows ``X[ranking_]``, in the order chosen (``X`` as in :meth:`fit`)."""
+        if not hasattr(self, "ranking_"):
+            raise ValueError(
+                "This SubmodularSelector is not fitted yet; call fit(X) before transform(X)."
+            )
+        arr = X if hasattr(X, "shape") and hasattr(X, "__getitem__") else np.asarray(X)
+        if arr.shape[0] != self.n_samples_in_:
+            raise ValueError(
+                f"Input 'X' of SubmodularSelector.transform must be the data given to fit "
+                f"({self.n_samples_in_} rows); got {arr.shape[0]} rows."
+            )
+        return arr[self.ranking_]
+
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        """``fit(X).transform(X)``."""
+        return self.fit(X, y).transform(X)
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except Exception:
+        return False
