@@ -201,7 +201,7 @@ def knn_similarity(
         except ValueError:
             have_faiss = False
         backend = "faiss" if (have_faiss and n >= FAISS_AUTO_N) else "sklearn"
-    Z = _prepared(X, metric, np.float32 if backend.startswith("faiss") else np.float64)
+    Z = _prepared(X, metric, np.float64 if backend == "sklearn" else np.float32)
     if backend == "sklearn":
         sqd, ind = _knn_sklearn(Z, k)
     else:
