@@ -104,9 +104,11 @@ def _records_html(records: list[dict], title: str, keys: tuple[str, ...]) -> str
     rows = []
     for r in records:
         p = r.get("params", {})
-        rows.append(
-            [r["method"], r["metric"], f"{r['value']:.4g}"] + [esc(p.get(k, "")) for k in keys]
+        value = r.get("value")
+        shown = (
+            f"{value:.4g}" if isinstance(value, (int, float)) else esc(p.get("reason", "not run"))
         )
+        rows.append([r["method"], r["metric"], shown] + [esc(p.get(k, "")) for k in keys])
     return f"<h3>{esc(title)}</h3>" + html_table(["method", "metric", "value", *keys], rows)
 
 
