@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import subprocess
 from pathlib import Path
 
@@ -40,3 +41,25 @@ def cpu_name() -> str:
 def cpu_label() -> str:
     """``"cpu: <model> x<cores>"``, the ``device`` field of CPU records."""
     return f"cpu: {cpu_name()} x{os.cpu_count()}"
+
+
+# ----------------------------------------------------------------------------- memory (Linux)
+def rss_bytes() -> int:
+    """Current resident set size of this process."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def reset_peak() -> None:
+    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def peak_bytes() -> int:
+    """Peak resident set size since the last :func:`reset_peak` (VmHWM)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -44,31 +43,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import ROOT, cpu_label, git_commit  # noqa: E402
+from _env import ROOT, cpu_label, git_commit, peak_bytes, reset_peak, rss_bytes  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "selection_scale.json"
 D = 128
 BLOBS = 200
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def reset_peak() -> None:
-    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0)."""
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-
-
-def peak_bytes() -> int:
-    """Peak resident set size since the last :func:`reset_peak` (VmHWM)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def make_block(seed: int, start: int, rows: int, d: int = D) -> np.ndarray:

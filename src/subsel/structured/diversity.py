@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import param_error
-from ..submodular._checks import concave_function
+from ..submodular import concave_function
 from .crf import PairwiseCRF
 
 __all__ = [

@@ -11,6 +11,7 @@ built).
 (5,)
 """
 
+from ._checks import concave_function
 from .functions import (
     Coverage,
     FacilityLocation,
@@ -38,4 +39,5 @@ __all__ = [
     "maximize",
     "OPTIMIZERS",
     "SubmodularSelector",
+    "concave_function",
 ]
