@@ -96,3 +96,38 @@ def test_bad_arguments():
         SubsetDistribution(torch.zeros(4), 2, generator=0)
     with pytest.raises(ValueError, match="enumerate_support"):
         SubsetDistribution(torch.zeros(60), 30).enumerate_support()
+
+
+def test_sample_shape_is_checked():
+    dist = SubsetDistribution(torch.zeros(5), 2)
+    with pytest.raises(ValueError, match="'sample_shape' parameter of SubsetDistribution.sample"):
+        dist.sample((-1,))
+    with pytest.raises(TypeError, match="'sample_shape' parameter of SubsetDistribution.rsample"):
+        dist.rsample("3")
+    assert dist.sample(3).shape == (3, 5)
+
+
+def test_log_prob_refuses_a_subset_of_the_wrong_size_even_without_validation():
+    """Under ``python -O`` torch turns argument validation off; our check does not vanish."""
+    dist = SubsetDistribution(torch.zeros(5), 2, validate_args=False)
+    with pytest.raises(ValueError, match="exactly k=2 ones"):
+        dist.log_prob(torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        dist.log_prob(torch.tensor([0.5, 1.5, 0.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="n=5 entries"):
+        dist.log_prob(torch.tensor([1.0, 1.0]))
+
+
+def test_log_prob_check_holds_under_python_O():
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\nfrom subsel.ops import SubsetDistribution\n"
+        "d = SubsetDistribution(torch.zeros(4), 2)\n"
+        "try:\n    d.log_prob(torch.tensor([1., 0., 0., 0.]))\nexcept ValueError:\n    print('refused')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "refused"

@@ -211,10 +211,53 @@ def test_error_message_format_is_exact():
 
 @pytest.mark.slow
 def test_compiled_backend_matches_eager():
+    """Compiles for real (about 40 s on a CPU): dynamo must report a compiled frame."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
     x = torch.randn(3, 50, requires_grad=True)
     eager = relaxed_topk(x, 4, tau=0.5, backend="eager")
     compiled = relaxed_topk(x, 4, tau=0.5, backend="compile")
+    assert counters["frames"]["ok"] >= 1 and counters["stats"]["unique_graphs"] >= 1
     assert torch.allclose(eager, compiled, atol=1e-5)
     (ge,) = torch.autograd.grad(eager.square().sum(), x)
     (gc,) = torch.autograd.grad(compiled.square().sum(), x)
     assert torch.allclose(ge, gc, atol=1e-5)
+
+
+def _failing_compile():
+    def kernel(*args):
+        raise RuntimeError("no compiler here")
+
+    return kernel
+
+
+def test_explicit_compile_that_fails_raises(monkeypatch):
+    from subsel.ops import topk
+
+    monkeypatch.setattr(topk, "_compiled_kernel", _failing_compile)
+    with pytest.raises(RuntimeError, match=r"backend='compile'\) could not compile"):
+        relaxed_topk(torch.randn(2, 10), 3, backend="compile")
+
+
+def test_auto_falls_back_from_a_failed_compile_with_a_warning(monkeypatch):
+    from subsel.ops import topk
+
+    monkeypatch.setattr(topk, "_compiled_kernel", _failing_compile)
+    monkeypatch.setattr(topk, "_COMPILE_FAILED", False)
+    x = torch.randn(2, 10)
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+    with pytest.warns(RuntimeWarning, match="falling back"):
+        out = relaxed_topk(x, 3, backend="auto")
+    monkeypatch.undo()
+    assert torch.allclose(out, relaxed_topk(x, 3, backend="lean"))
+
+
+@pytest.mark.parametrize(
+    "kw", [{"hard": "yes"}, {"hard": 1}, {"return_steps": 1}, {"return_steps": None}]
+)
+def test_flags_accept_only_bools(kw):
+    with pytest.raises(
+        TypeError, match=f"'{next(iter(kw))}' parameter of relaxed_topk must be a bool"
+    ):
+        relaxed_topk(torch.randn(5), 2, **kw)

@@ -8,7 +8,7 @@ import math
 import torch
 from torch.distributions import Distribution, constraints
 
-from .._validation import check_generator, check_positive_float
+from .._validation import check_generator, check_positive_float, check_shape, input_error
 from ._common import prepare
 from .sampling import relaxed_subset_sample, sample_subset, subset_log_prob
 
@@ -92,24 +92,78 @@ class SubsetDistribution(Distribution):
         new._validate_args = self._validate_args
         return new
 
+    def _shape(self, sample_shape, method: str) -> torch.Size:
+        size = check_shape(sample_shape, "sample_shape", f"SubsetDistribution.{method}")
+        return self._extended_shape(torch.Size(size))
+
+    def _generator(self, generator, method: str):
+        func = f"SubsetDistribution.{method}"
+        return check_generator(generator, func, device=self.logits.device) or self.generator
+
     def sample(self, sample_shape=(), generator=None):
-        shape = self._extended_shape(torch.Size(sample_shape))
+        shape = self._shape(sample_shape, "sample")
+        generator = self._generator(generator, "sample")
         with torch.no_grad():
-            return sample_subset(
-                self.logits.expand(shape), self.k, generator=generator or self.generator
-            )
+            return sample_subset(self.logits.expand(shape), self.k, generator=generator)
 
     def rsample(self, sample_shape=(), generator=None):
-        shape = self._extended_shape(torch.Size(sample_shape))
+        shape = self._shape(sample_shape, "rsample")
+        generator = self._generator(generator, "rsample")
         return relaxed_subset_sample(
-            self.logits.expand(shape), self.k, tau=self.tau, generator=generator or self.generator
+            self.logits.expand(shape), self.k, tau=self.tau, generator=generator
         )
 
     def log_prob(self, value):
-        if self._validate_args:
-            self._validate_sample(value)
+        """Exact ``log p(S)`` of k-hot ``value`` of shape ``sample_shape + batch_shape + (n,)``.
+
+        ``value`` is always checked (also under ``python -O`` and with ``validate_args=False``):
+        a 0/1 tensor whose rows hold exactly k ones; anything else raises ``ValueError``.
+        """
+        self._check_k_hot(value)
         logits, value = torch.broadcast_tensors(self.logits, value)
         return subset_log_prob(logits, value)
+
+    def _check_k_hot(self, value) -> None:
+        func = "SubsetDistribution.log_prob"
+        if not isinstance(value, torch.Tensor):
+            raise input_error(
+                func,
+                "value",
+                f"must be a torch.Tensor of k-hot rows; got {type(value).__name__}",
+                kind=TypeError,
+            )
+        if value.ndim == 0 or value.shape[-1] != self.n:
+            raise input_error(
+                func,
+                "value",
+                f"must have n={self.n} entries on its last axis; got shape {tuple(value.shape)}",
+            )
+        try:
+            torch.broadcast_shapes(value.shape, self.logits.shape)
+        except RuntimeError as exc:
+            raise input_error(
+                func,
+                "value",
+                f"of shape {tuple(value.shape)} does not broadcast with the batch "
+                f"shape {tuple(self.batch_shape)}",
+            ) from exc
+        binary = (value == 0) | (value == 1)
+        if not bool(binary.all()):
+            raise input_error(
+                func,
+                "value",
+                f"must hold only 0 and 1; found {int((~binary).sum())} other values",
+                "threshold a relaxed sample (e.g. value > 0.5) first",
+            )
+        sizes = value.sum(-1)
+        wrong = sizes != self.k
+        if bool(wrong.any()):
+            raise input_error(
+                func,
+                "value",
+                f"must hold exactly k={self.k} ones per row; {int(wrong.sum())} rows "
+                f"have another count (e.g. {int(sizes[wrong].flatten()[0])})",
+            )
 
     def enumerate_support(self, expand=True):
         count = math.comb(self.n, self.k)

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 import torch
 
-from .._validation import check_dim, check_int, check_mask, check_scores, param_error
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_dim,
+    check_int,
+    check_mask,
+    check_positive_float,
+    check_scores,
+)
 from ._common import gumbel_like, prepare, rank_mask
 from ._subset_prob import log_prob_dp, log_prob_quadrature
 
@@ -129,8 +137,7 @@ def subset_log_prob(
     check_scores(logits, "logits", func, allow_neg_inf=True)
     d = check_dim(dim, logits.ndim, func)
     m = check_mask(mask, tuple(logits.shape), "mask", func).to(logits.device)
-    if method not in ("auto", "dp", "quadrature"):
-        raise param_error(func, "method", "one of 'auto', 'dp', 'quadrature'", method)
+    method = check_choice(method, ("auto", "dp", "quadrature"), "method", func)
     if num_nodes is not None:
         num_nodes = check_int(num_nodes, "num_nodes", func, low=16, high=1_000_000)
     x = logits.movedim(d, -1)
@@ -178,16 +185,20 @@ def relaxed_subset_sample(
     Returns
     -------
     Tensor, shape of ``logits``
-        Relaxed k-hot vector (sums to k per row), differentiable in ``logits``.
+        Relaxed k-hot vector (sums to k per row), differentiable in ``logits``, in the dtype of
+        ``logits`` (half precision is computed in float32, see :func:`relaxed_topk`).
 
     Notes
     -----
     O(n) noise plus the O(k n) cost of :func:`relaxed_topk`.
     """
-    from .topk import relaxed_topk
+    from .topk import compute_dtype, relaxed_topk
 
     x, d, _, _ = prepare(
         logits, k, dim, "relaxed_subset_sample", name="logits", generator=generator
     )
-    keys = x + gumbel_like(x, generator)
-    return relaxed_topk(keys, k, tau=tau, dim=-1, hard=hard).movedim(-1, d)
+    hard = check_bool(hard, "hard", "relaxed_subset_sample")
+    tau = check_positive_float(tau, "tau", "relaxed_subset_sample")
+    work = x.to(compute_dtype(x.dtype))  # noise and recursion in float32 for half input
+    keys = work + gumbel_like(work, generator)
+    return relaxed_topk(keys, k, tau=tau, dim=-1, hard=hard).to(x.dtype).movedim(-1, d)
