@@ -8,9 +8,9 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 # Tests marked `slow` run only with SLOW=1.
@@ -21,7 +21,7 @@ demo: setup
 	$(VENV)/bin/subsel demo --out demo-report
 
 bench: setup data
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(PY) benchmarks/topk_ops.py --device cpu
 	$(PY) benchmarks/selection_regression.py
 	$(PY) benchmarks/selection_nn.py
@@ -50,7 +50,7 @@ data: setup
 		set -e; cd "$(CACHE)" && rm -f r-cran-mlbench_*.deb && apt-get download r-cran-mlbench \
 		&& dpkg -x r-cran-mlbench_*.deb mlbench && rm -f r-cran-mlbench_*.deb; \
 	fi
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
