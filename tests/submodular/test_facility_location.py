@@ -164,7 +164,7 @@ def test_from_features_errors():
 
 
 def test_large_gram_path_matches_numpy(monkeypatch):
-    """Beyond 2^31 entries the Gram matrix comes from scipy's syrk plus a blockwise mirror."""
+    """Beyond 2^31 entries the Gram matrix comes from gemm blocks plus a blockwise mirror."""
     import subsel.submodular._similarity as sim
 
     X = _data(n=1100, d=6, seed=4)
@@ -174,3 +174,25 @@ def test_large_gram_path_matches_numpy(monkeypatch):
     assert got.T.flags.c_contiguous  # stored C-ordered (rows = columns of S)
     np.testing.assert_array_equal(got, got.T)
     np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
+def test_float64_recomputed_blocks_are_mirrored_exactly(monkeypatch, metric):
+    """Rows 0-299: a tight cluster far away (float32 cancels, its blocks are recomputed in
+    float64); rows 300-599: spread points (kept in float32). Small blocks and tiles mix both."""
+    import subsel.submodular._similarity as sim
+
+    rng = np.random.default_rng(6)
+    X = np.concatenate([rng.normal(size=(300, 4)) + 3e3, 1e3 * rng.normal(size=(300, 4))])
+    X = X.astype(np.float32)
+    monkeypatch.setattr(sim, "_BLOCK_BYTES", 4 * 600 * 64)  # 64 rows a block
+    monkeypatch.setattr(sim, "_MIRROR_TILE", 100)
+    S = FacilityLocation.from_features(X, metric=metric).similarity
+    np.testing.assert_array_equal(S, S.T)
+    D = _distance(X.astype(np.float64), metric)
+    want = D.max() - D
+    scale = D.max()
+    # float32 arithmetic where the cancellation factor is below 1000: a few float32 ulps more
+    np.testing.assert_allclose(S, want, rtol=0, atol=1e-5 * scale)
+    # the far cluster (cancellation factor about 1e6): float32 storage rounding only
+    np.testing.assert_allclose(S[:300, :300], want[:300, :300], rtol=0, atol=2**-23 * scale)

@@ -253,7 +253,7 @@ def test_maximize_errors():
         maximize(f, 2, stochastic_epsilon=1.5)
     with pytest.raises(ValueError, match="'seed'"):
         maximize(f, 2, seed=-1)
-    with pytest.raises(TypeError, match="'function' argument of maximize"):
+    with pytest.raises(TypeError, match="'function' parameter of maximize"):
         maximize(np.ones((3, 3)), 2)
     with pytest.raises(TypeError, match="'progress'"):
         maximize(f, 2, progress="yes")

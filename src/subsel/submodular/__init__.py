@@ -11,7 +11,7 @@ built).
 (5,)
 """
 
-from ._checks import concave_function
+from ._concave import concave_function
 from .functions import (
     Coverage,
     FacilityLocation,

@@ -18,12 +18,12 @@ re-evaluates one candidate at a time, chooses exactly what naive greedy chooses.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from .._validation import param_error
-from ._checks import as_subset, as_weights
+from .._validation import check_indices, check_vector, input_error, param_error
 
 __all__ = ["SetFunction", "SetState", "Mixture"]
 
@@ -85,7 +85,7 @@ class SetFunction:
 
         Costs one :meth:`update` per initial item.
         """
-        items = as_subset(initial, self.n, "initial", f"{self._name}.init_state")
+        items = check_indices(initial, self.n, "initial", f"{self._name}.init_state")
         state = SetState(self, self._empty_stats())
         for i in items:
             self._update_unchecked(state, int(i))
@@ -101,17 +101,18 @@ class SetFunction:
         candidates : array-like of int, shape (m,)
             Item indices in ``[0, n)``; repeats are allowed. Items already in ``S`` get 0.
         """
-        self._check_state(state)
+        self._check_state(state, f"{self._name}.gains")
         c = self._check_candidates(candidates)
         return self._gains_of(state, c)
 
     def update(self, state: SetState, i) -> SetState:
         """Add item ``i`` (not yet in the set) to ``state``; returns the same, mutated, state."""
-        self._check_state(state)
-        i = self._check_item(i, "i", f"{self._name}.update")
+        func = f"{self._name}.update"
+        self._check_state(state, func)
+        i = self._check_item(i, "i", func)
         if state.mask[i]:
-            raise ValueError(
-                f"Item {i} is already in the set; {self._name}.update adds new items only."
+            raise param_error(
+                func, "i", "an item not already in the set (update adds new items only)", i
             )
         self._update_unchecked(state, i)
         return state
@@ -121,7 +122,7 @@ class SetFunction:
 
         ``f`` of the empty set is 0 for every function here.
         """
-        items = as_subset(indices, self.n, "indices", f"{self._name}.evaluate")
+        items = check_indices(indices, self.n, "indices", f"{self._name}.evaluate")
         if items.size == 0:
             return 0.0
         return float(self._evaluate(items))
@@ -142,45 +143,73 @@ class SetFunction:
         state.mask[i] = True
         state.value += gain
 
-    def _check_state(self, state: Any) -> None:
+    def _check_state(self, state: Any, func: str) -> None:
         if not isinstance(state, SetState):
-            raise TypeError(
-                f"The 'state' argument of {self._name} must be a SetState made by "
-                f"{self._name}.init_state(); got {type(state).__name__}."
+            raise param_error(
+                func,
+                "state",
+                f"a SetState made by {self._name}.init_state()",
+                state,
+                kind=TypeError,
             )
         if state.owner is not self:
-            raise ValueError(
-                f"This state was made by another function ({type(state.owner).__name__}); "
-                f"make one with this function's init_state()."
+            raise param_error(
+                func,
+                "state",
+                f"a state made by this function's init_state(), not by another function "
+                f"({type(state.owner).__name__})",
+                state,
             )
 
     def _check_candidates(self, candidates: Any) -> np.ndarray:
-        c = np.asarray(candidates)
+        """Item indices (repeats allowed) as intp; cheap, since optimizers call it every step."""
+        func = f"{self._name}.gains"
+        if isinstance(candidates, np.ndarray) and candidates.dtype.kind in "iu":
+            c = candidates
+        else:
+            if isinstance(candidates, (str, bytes)) or candidates is None:
+                raise input_error(
+                    func,
+                    "candidates",
+                    f"must be an integer array of item indices; got {type(candidates).__name__}",
+                    kind=TypeError,
+                )
+            try:
+                c = np.asarray(candidates)
+            except (TypeError, ValueError) as exc:  # ragged lists and the like
+                raise input_error(
+                    func,
+                    "candidates",
+                    f"must be a 1-d integer array of item indices; could not convert "
+                    f"{type(candidates).__name__} ({exc})",
+                    kind=TypeError,
+                ) from exc
         if c.ndim == 0:
             c = c.reshape(1)
         if c.size == 0:
             return np.zeros(0, dtype=np.intp)
         if c.dtype.kind not in "iu":
-            raise TypeError(
-                f"Input 'candidates' of {self._name}.gains must be an integer array of item "
-                f"indices; got dtype {c.dtype}."
+            raise input_error(
+                func,
+                "candidates",
+                f"must be an integer array of item indices; got dtype {c.dtype}",
+                kind=TypeError,
             )
         if c.ndim != 1:
-            raise ValueError(
-                f"Input 'candidates' of {self._name}.gains must be 1-d; got shape {c.shape}."
-            )
+            raise input_error(func, "candidates", f"must be 1-d; got shape {c.shape}")
         lo, hi = int(c.min()), int(c.max())
         if lo < 0 or hi >= self.n:
-            raise ValueError(
-                f"Input 'candidates' of {self._name}.gains must hold indices in [0, {self.n - 1}] "
-                f"(n={self.n}); got {lo if lo < 0 else hi}."
+            raise input_error(
+                func,
+                "candidates",
+                f"must hold indices in [0, {self.n - 1}] (n={self.n}); got {lo if lo < 0 else hi}",
             )
         return c.astype(np.intp, copy=False)
 
     def _check_item(self, i: Any, name: str, func: str) -> int:
-        if isinstance(i, np.ndarray) and i.ndim == 0:
+        if isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu":
             i = i.item()
-        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, numbers.Integral):
             raise param_error(func, name, f"an int in [0, {self.n - 1}]", i, kind=TypeError)
         if not 0 <= int(i) < self.n:
             raise param_error(func, name, f"an int in [0, {self.n - 1}] (n={self.n})", i)
@@ -255,30 +284,47 @@ class Mixture(SetFunction):
     _name = "Mixture"
 
     def __init__(self, functions, weights=None):
-        items = list(functions) if not isinstance(functions, SetFunction) else [functions]
+        func = "Mixture"
+        if isinstance(functions, SetFunction):
+            items = [functions]
+        elif isinstance(functions, (str, bytes)) or not isinstance(functions, Iterable):
+            raise input_error(
+                func,
+                "functions",
+                f"must be a sequence of set functions; got {type(functions).__name__}",
+                kind=TypeError,
+            )
+        else:
+            items = list(functions)
         if not items:
-            raise ValueError("Input 'functions' of Mixture is empty; pass at least one function.")
+            raise input_error(func, "functions", "is empty", "pass at least one function")
         pairs = all(isinstance(x, tuple) and len(x) == 2 for x in items)
         if pairs:
             if weights is not None:
-                raise ValueError(
-                    "Mixture takes either (function, weight) pairs or 'weights', not both."
+                raise param_error(
+                    func, "weights", "None when 'functions' holds (function, weight) pairs", weights
                 )
             items, weights = [x[0] for x in items], [x[1] for x in items]
         for k, f in enumerate(items):
             if not isinstance(f, SetFunction):
-                raise TypeError(
-                    f"Input 'functions' of Mixture must hold set functions (FacilityLocation, "
-                    f"Modular, ...); item {k} is a {type(f).__name__}."
+                raise input_error(
+                    func,
+                    "functions",
+                    f"must hold set functions (FacilityLocation, Modular, ...); item {k} is a "
+                    f"{type(f).__name__}",
+                    kind=TypeError,
                 )
         sizes = {f.n for f in items}
         if len(sizes) != 1:
-            raise ValueError(
-                f"Input 'functions' of Mixture must share one ground set; got sizes "
-                f"{[f.n for f in items]}."
+            raise input_error(
+                func,
+                "functions",
+                f"must share one ground set; got sizes {[f.n for f in items]}",
             )
         w = np.ones(len(items)) if weights is None else weights
-        self.weights = as_weights(w, len(items), "weights", "Mixture", nonnegative=True)
+        self.weights = check_vector(
+            w, len(items), "weights", func, nonnegative=True, hint="weights of a sum are >= 0"
+        )
         self.functions = tuple(items)
         self.n = items[0].n
 

@@ -25,9 +25,18 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress_range
-from .._validation import check_int, check_seed, param_error
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_indices,
+    check_int,
+    check_real,
+    check_seed,
+    check_vector,
+    input_error,
+    param_error,
+)
 from ..result import Selection
-from ._checks import as_real, as_subset, as_weights, check_choice
 
 __all__ = ["maximize", "OPTIMIZERS"]
 
@@ -39,12 +48,18 @@ _COST_TOL = 1e-9  # relative slack on the cost budget, for sums of float costs
 def _check_function(function: Any, func: str) -> int:
     missing = [a for a in ("n", "init_state", "gains", "update") if not hasattr(function, a)]
     if missing:
-        raise TypeError(
-            f"The 'function' argument of {func} must be a set function with n, init_state, gains "
-            f"and update (e.g. FacilityLocation); got {type(function).__name__}, which lacks "
-            f"{', '.join(missing)}."
+        raise param_error(
+            func,
+            "function",
+            f"a set function with n, init_state, gains and update (e.g. FacilityLocation); "
+            f"this {type(function).__name__} lacks {', '.join(missing)}",
+            function,
+            kind=TypeError,
         )
-    return int(function.n)
+    n = function.n
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise param_error(func, "function", "a set function with an int n >= 1", function)
+    return int(n)
 
 
 def maximize(
@@ -112,7 +127,7 @@ def maximize(
     n = _check_function(function, func)
     check_choice(optimizer, OPTIMIZERS, "optimizer", func)
     rng = check_seed(seed, func)
-    eps = as_real(
+    eps = check_real(
         stochastic_epsilon,
         "stochastic_epsilon",
         func,
@@ -121,14 +136,15 @@ def maximize(
         high=1.0,
         high_open=True,
     )
-    if not isinstance(progress, bool):
-        raise param_error(func, "progress", "a bool", progress, kind=TypeError)
-    initial = as_subset(initial_subset, n, "initial_subset", func)
+    check_bool(progress, "progress", func)
+    initial = check_indices(initial_subset, n, "initial_subset", func)
     free = n - initial.shape[0]
     if free == 0:
-        raise ValueError(
-            f"The 'initial_subset' parameter of {func} holds all n={n} items; nothing is left "
-            f"to select."
+        raise input_error(
+            func,
+            "initial_subset",
+            f"holds all n={n} items; nothing is left to select",
+            "leave at least one item out of it",
         )
     if costs is None:
         k = check_int(
@@ -142,13 +158,15 @@ def maximize(
         )
         cost, total = None, None
     else:
-        cost = as_weights(costs, n, "costs", func, nonnegative=True)
+        cost = check_vector(costs, n, "costs", func, nonnegative=True)
         if (cost <= 0).any():
-            raise ValueError(
-                f"Input 'costs' of {func} must be > 0; got {int((cost <= 0).sum())} zero costs. "
-                f"Give free items a small positive cost."
+            raise input_error(
+                func,
+                "costs",
+                f"must be > 0; got {int((cost <= 0).sum())} zero costs",
+                "give free items a small positive cost",
             )
-        total = as_real(budget, "budget", func, low=0.0, low_open=True)
+        total = check_real(budget, "budget", func, low=0.0, low_open=True)
         k = None
     state = function.init_state(initial if initial.shape[0] else None)
     chosen = np.zeros(n, dtype=bool)
@@ -157,10 +175,12 @@ def maximize(
     if cost is not None:
         cand = cand[cost[cand] <= total * (1 + _COST_TOL)]
         if cand.size == 0:
-            raise ValueError(
-                f"The 'budget' parameter of {func} must be at least the cheapest item's cost "
-                f"({float(cost[~chosen].min()):.4g}) for anything to be affordable. Got {budget!r} "
-                f"instead."
+            raise param_error(
+                func,
+                "budget",
+                f"at least the cheapest item's cost ({float(cost[~chosen].min()):.4g}) for "
+                f"anything to be affordable",
+                budget,
             )
     steps = k if k is not None else int(cand.size)
     bar = progress_range(steps, progress, f"greedy ({optimizer})")

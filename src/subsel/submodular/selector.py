@@ -7,11 +7,21 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_embeddings, check_int, param_error
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_embeddings,
+    check_int,
+    check_real,
+    check_seed,
+    param_error,
+)
 from ..result import Selection
-from ._checks import as_real, check_choice
+from ._concave import concave_function
+from ._concave_sum import FeatureBased
+from ._facility import FacilityLocation
+from ._graph import GraphCut
 from ._similarity import BACKENDS, KERNELS, METRICS
-from .functions import FacilityLocation, FeatureBased, GraphCut
 from .optimizers import OPTIMIZERS, maximize
 
 __all__ = ["SubmodularSelector"]
@@ -129,22 +139,45 @@ class SubmodularSelector:
         return f"SubmodularSelector({', '.join(shown)})"
 
     # ------------------------------------------------------------------ work
-    def _set_function(self, X: np.ndarray):
+    def _checked_params(self, n: int) -> dict[str, Any]:
+        """Every constructor parameter, checked (all of them, whichever function is used)."""
         func = "SubmodularSelector"
-        kind = check_choice(self.function, FUNCTIONS, "function", func)
-        if kind == "feature_based":
-            return FeatureBased(X, concave=self.concave)
-        check_choice(self.metric, METRICS, "metric", func)
-        check_choice(self.kernel, KERNELS, "kernel", func)
-        check_choice(self.backend, BACKENDS, "backend", func)
-        if kind == "graph_cut":
-            lam = as_real(self.lam, "lam", func, low=0.0)
-            if self.n_neighbors is not None:
+        p = {
+            "n_select": check_int(
+                self.n_select, "n_select", func, low=1, high=n, high_label="n", extra=f" (n={n})"
+            ),
+            "function": check_choice(self.function, FUNCTIONS, "function", func),
+            "metric": check_choice(self.metric, METRICS, "metric", func),
+            "kernel": check_choice(self.kernel, KERNELS, "kernel", func),
+            "backend": check_choice(self.backend, BACKENDS, "backend", func),
+            "optimizer": check_choice(self.optimizer, OPTIMIZERS, "optimizer", func),
+            "lam": check_real(self.lam, "lam", func, low=0.0),
+            "progress": check_bool(self.progress, "progress", func),
+        }
+        concave_function(self.concave, "concave", func)
+        check_seed(self.seed, func)  # the Generator itself is passed on as given
+        if self.n_neighbors is not None:
+            check_int(
+                self.n_neighbors,
+                "n_neighbors",
+                func,
+                low=1,
+                high=n,
+                high_label="n",
+                extra=f" (n={n}) or None",
+            )
+            if p["function"] == "graph_cut":
                 raise param_error(
                     func, "n_neighbors", "None for function='graph_cut'", self.n_neighbors
                 )
+        return p
+
+    def _set_function(self, X: np.ndarray, p: dict[str, Any]):
+        if p["function"] == "feature_based":
+            return FeatureBased(X, concave=self.concave)
+        if p["function"] == "graph_cut":
             fl = FacilityLocation.from_features(X, metric=self.metric, kernel=self.kernel)
-            return GraphCut(fl.similarity, lam=lam)
+            return GraphCut(fl.similarity, lam=p["lam"])
         return FacilityLocation.from_features(
             X,
             metric=self.metric,
@@ -155,16 +188,18 @@ class SubmodularSelector:
         )
 
     def select(self, X) -> Selection:
-        """Choose rows of ``X`` (n, d); returns the :class:`~subsel.result.Selection`."""
-        func = "SubmodularSelector"
-        X = check_embeddings(X, func, dtype=None)
-        n = X.shape[0]
-        k = check_int(
-            self.n_select, "n_select", func, low=1, high=n, high_label="n", extra=f" (n={n})"
+        """Choose rows of ``X`` (n, d); returns the :class:`~subsel.result.Selection`.
+
+        Every constructor parameter is validated here (errors name the parameter), then the set
+        function is built and maximized: the cost is that of :meth:`FacilityLocation.from_features`
+        (or the function chosen) plus :func:`maximize`.
+        """
+        X = check_embeddings(X, "SubmodularSelector", dtype=None)
+        p = self._checked_params(X.shape[0])
+        f = self._set_function(X, p)
+        return maximize(
+            f, p["n_select"], optimizer=p["optimizer"], seed=self.seed, progress=p["progress"]
         )
-        check_choice(self.optimizer, OPTIMIZERS, "optimizer", func)
-        f = self._set_function(X)
-        return maximize(f, k, optimizer=self.optimizer, seed=self.seed, progress=self.progress)
 
     def fit(self, X, y=None) -> SubmodularSelector:
         """Choose rows of ``X`` (n, d); sets ``ranking_``, ``gains_`` and ``selection_``."""
