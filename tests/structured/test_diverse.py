@@ -300,3 +300,22 @@ def test_segmentation_bad_input(change, err, match):
     img, scr = change(img, scr)
     with pytest.raises(err, match=match):
         segmentation_crf(img, scr)
+
+
+@pytest.mark.parametrize("fg_pixels", [1, 2, 3])
+@pytest.mark.parametrize("bg", ["click", "stroke"])
+def test_clicks_and_tiny_strokes_segment(fg_pixels, bg):
+    """Issue 9 item 5: a one-pixel stroke crashed inside GaussianMixture. Strokes under 10
+    pixels get one Gaussian shrunk towards the image's noise level, and still find the object."""
+    img, _, truth = _toy_image()
+    scr = -np.ones(truth.shape, dtype=np.int64)
+    scr[15, 20 : 20 + fg_pixels] = 1
+    if bg == "click":
+        scr[2, 2] = 0
+    else:
+        scr[2, 2:38] = 0
+    masks = interactive_segmentation(img, scr, M=2, diversity="hamming", lam=0.5)
+    assert masks.shape == (2, 30, 40)
+    iou = (masks[0] & truth).sum() / (masks[0] | truth).sum()
+    assert iou > 0.95
+    assert masks[:, scr == 1].all() and not masks[:, scr == 0].any()

@@ -443,7 +443,7 @@ def test_bad_inputs():
         alpha_expansion(crf, init=np.zeros(3, dtype=int))
     with pytest.raises(ValueError, match="'init' of alpha_expansion"):
         alpha_expansion(crf, init=np.array([0, 1, 2, 3]))
-    with pytest.raises(ValueError, match="'label_costs' parameter of alpha_expansion"):
+    with pytest.raises(ValueError, match="'label_costs' of alpha_expansion"):
         alpha_expansion(crf, label_costs=np.ones(2))
     with pytest.raises(ValueError, match="negative"):
         alpha_expansion(crf, label_costs=np.array([1.0, -1.0, 0.0]))
@@ -478,7 +478,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="max_iter"):
         max_product(crf, max_iter=0)
 
-    with pytest.raises(ValueError, match="'phi' parameter of cardinality_messages"):
+    with pytest.raises(ValueError, match="'phi' of cardinality_messages"):
         cardinality_messages(np.zeros(3), np.zeros(3))
     with pytest.raises(ValueError, match="NaN"):
         cardinality_messages(np.array([0.0, np.nan]), np.zeros(3))

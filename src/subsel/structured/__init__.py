@@ -1,7 +1,9 @@
 """Diverse subsets of exponentially large structured item sets (labellings of a CRF).
 
-Prasad, Jegelka & Batra (NeurIPS 2014): greedy maximization of ``r(y) + lam D(S)`` over lists of
-labellings, each greedy step a MAP query with a high-order potential.
+Prasad, Jegelka & Batra (NeurIPS 2014): greedy maximization of ``r(y) + lam D(S)`` over sets of
+labellings, each greedy step a MAP query with a high-order potential; the ``M`` labellings are
+distinct, each step the best labelling not yet chosen (certified on chains, trees and small
+binary grids; see :func:`solve_step`).
 
 >>> import numpy as np
 >>> from subsel.structured import PairwiseCRF, diverse_solutions, grid_edges, potts

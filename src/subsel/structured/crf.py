@@ -16,7 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import param_error
+from .._validation import (
+    as_real_array,
+    check_choice,
+    check_index_array,
+    check_int,
+    check_real,
+    check_vector,
+    input_error,
+)
 
 __all__ = ["PairwiseCRF", "grid_edges", "potts"]
 
@@ -36,8 +44,10 @@ def grid_edges(height: int, width: int, *, connectivity: int = 4) -> np.ndarray:
     edges : ndarray of int64, shape (m, 2)
         ``m = 2HW - H - W`` for 4-connectivity, plus ``2(H-1)(W-1)`` for 8.
     """
-    if connectivity not in (4, 8):
-        raise param_error("grid_edges", "connectivity", "4 or 8", connectivity)
+    func = "grid_edges"
+    height = check_int(height, "height", func, low=1)
+    width = check_int(width, "width", func, low=1)
+    connectivity = check_choice(connectivity, (4, 8), "connectivity", func)
     idx = np.arange(height * width, dtype=np.int64).reshape(height, width)
     parts = [
         np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()], axis=1),
@@ -50,19 +60,26 @@ def grid_edges(height: int, width: int, *, connectivity: int = 4) -> np.ndarray:
 
 
 def potts(n_labels: int, weight: float = 1.0) -> np.ndarray:
-    """The Potts score table ``(L, L)``: ``weight`` on the diagonal (agreement), 0 elsewhere."""
-    return weight * np.eye(n_labels)
+    """The Potts score table ``(L, L)``: ``weight`` on the diagonal (agreement), 0 elsewhere.
+
+    ``n_labels >= 2`` (a CRF has at least two labels); ``weight`` any finite real (negative:
+    repulsive edges).
+    """
+    n_labels = check_int(n_labels, "n_labels", "potts", low=2)
+    return check_real(weight, "weight", "potts") * np.eye(n_labels)
 
 
-def _finite_float(arr: np.ndarray, name: str, func: str) -> np.ndarray:
-    arr = np.asarray(arr, dtype=np.float64)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        what = "NaN" if np.isnan(arr).any() else "infinite values"
-        raise ValueError(
-            f"Input '{name}' of {func} contains {what} at {int(bad.sum())} positions; "
-            "use large finite scores for hard constraints."
-        )
+def _finite_float(arr: Any, name: str, func: str) -> np.ndarray:
+    """A real array (complex, strings and objects refused) as float64, with no NaN or inf."""
+    arr = as_real_array(arr, name, func).astype(np.float64)
+    for what, bad in (("NaN", np.isnan(arr)), ("infinite values", np.isinf(arr))):
+        if bad.any():
+            raise input_error(
+                func,
+                name,
+                f"contains {what} at {int(bad.sum())} positions",
+                "use large finite scores for hard constraints",
+            )
     return arr
 
 
@@ -89,63 +106,64 @@ class PairwiseCRF:
 
     def __init__(self, unary: Any, edges: Any, pairwise: Any, *, edge_weights: Any = None):
         func = "PairwiseCRF"
-        u = np.asarray(unary)
+        u = as_real_array(unary, "unary", func)
         if u.ndim != 2 or u.shape[0] < 1 or u.shape[1] < 2:
-            raise ValueError(
-                f"Input 'unary' of {func} must have shape (n, L) with n >= 1 nodes and L >= 2 "
-                f"labels; got shape {u.shape}."
+            raise input_error(
+                func,
+                "unary",
+                f"must have shape (n, L) with n >= 1 nodes and L >= 2 labels; got shape {u.shape}",
             )
-        if not np.issubdtype(u.dtype, np.number) or np.issubdtype(u.dtype, np.complexfloating):
-            raise TypeError(f"Input 'unary' of {func} must be real numbers; got dtype {u.dtype}.")
         self.unary = _finite_float(u, "unary", func)
         n, L = self.unary.shape
 
-        e = np.asarray(edges)
+        e = check_index_array(edges, "edges", func, ndim=None)
         if e.size == 0:
             e = np.zeros((0, 2), dtype=np.int64)
         if e.ndim != 2 or e.shape[1] != 2:
-            raise ValueError(
-                f"Input 'edges' of {func} must have shape (m, 2); got shape {e.shape}."
-            )
-        if not np.issubdtype(e.dtype, np.integer):
-            raise TypeError(f"Input 'edges' of {func} must be integers; got dtype {e.dtype}.")
-        e = e.astype(np.int64, copy=False)
+            raise input_error(func, "edges", f"must have shape (m, 2); got shape {e.shape}")
         if e.size and (e.min() < 0 or e.max() >= n):
             bad = int(((e < 0) | (e >= n)).any(axis=1).sum())
-            raise ValueError(
-                f"Input 'edges' of {func} has {bad} edges with a node outside [0, {n}); "
-                "node ids must index rows of 'unary'."
+            raise input_error(
+                func,
+                "edges",
+                f"has {bad} edges with a node outside [0, {n})",
+                "node ids must index rows of 'unary'",
             )
         if e.size and (e[:, 0] == e[:, 1]).any():
-            raise ValueError(
-                f"Input 'edges' of {func} has {int((e[:, 0] == e[:, 1]).sum())} self-loops; "
-                "remove them (put node terms in 'unary')."
+            raise input_error(
+                func,
+                "edges",
+                f"has {int((e[:, 0] == e[:, 1]).sum())} self-loops",
+                "remove them (put node terms in 'unary')",
             )
         self.edges = e
         m = e.shape[0]
 
-        p = np.asarray(pairwise)
+        p = as_real_array(pairwise, "pairwise", func)
         if p.shape not in ((L, L), (m, L, L)):
-            raise ValueError(
-                f"Input 'pairwise' of {func} must have shape ({L}, {L}) or ({m}, {L}, {L}) "
-                f"for L={L} labels and m={m} edges; got shape {p.shape}."
+            raise input_error(
+                func,
+                "pairwise",
+                f"must have shape ({L}, {L}) or ({m}, {L}, {L}) for L={L} labels and m={m} "
+                f"edges; got shape {p.shape}",
             )
         self.pairwise = _finite_float(p, "pairwise", func)
 
         if edge_weights is None:
             self.edge_weights = None
         else:
-            w = _finite_float(np.asarray(edge_weights), "edge_weights", func)
-            if w.shape != (m,):
-                raise ValueError(
-                    f"Input 'edge_weights' of {func} must have shape ({m},); got shape {w.shape}."
+            w = as_real_array(edge_weights, "edge_weights", func)
+            if m == 0 and w.size == 0:
+                self.edge_weights = w.astype(np.float64).reshape(0)
+            else:
+                self.edge_weights = check_vector(
+                    w,
+                    m,
+                    "edge_weights",
+                    func,
+                    nonnegative=True,
+                    hint="weights scale the edge table and must be >= 0",
                 )
-            if (w < 0).any():
-                raise ValueError(
-                    f"Input 'edge_weights' of {func} has {int((w < 0).sum())} negative values; "
-                    "weights scale the edge table and must be >= 0."
-                )
-            self.edge_weights = w
 
     # ------------------------------------------------------------------ shape
     @property
@@ -190,24 +208,24 @@ class PairwiseCRF:
     # ------------------------------------------------------------------ scoring
     def check_labels(self, y: Any, func: str, name: str = "y") -> np.ndarray:
         """Validate labellings ``(n,)`` or ``(B, n)`` of ints in ``[0, L)``; return int64."""
-        arr = np.asarray(y)
+        arr = as_real_array(y, name, func, what="an array of integer labels")
         if arr.shape[-1:] != (self.n_nodes,) or arr.ndim not in (1, 2):
-            raise ValueError(
-                f"Input '{name}' of {func} must have shape ({self.n_nodes},) or "
-                f"(B, {self.n_nodes}); got shape {arr.shape}."
+            raise input_error(
+                func,
+                name,
+                f"must have shape ({self.n_nodes},) or (B, {self.n_nodes}); got shape {arr.shape}",
             )
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            if np.issubdtype(arr.dtype, np.bool_):
-                arr = arr.astype(np.int64)
-            else:
-                raise TypeError(
-                    f"Input '{name}' of {func} must hold integer labels; got dtype {arr.dtype}."
-                )
+        if arr.size and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+            raise input_error(
+                func, name, f"must hold integer labels; got dtype {arr.dtype}", kind=TypeError
+            )
         arr = arr.astype(np.int64, copy=False)
         if arr.size and (arr.min() < 0 or arr.max() >= self.n_labels):
-            raise ValueError(
-                f"Input '{name}' of {func} has labels outside [0, {self.n_labels}); "
-                f"labels index columns of 'unary'."
+            raise input_error(
+                func,
+                name,
+                f"has labels outside [0, {self.n_labels})",
+                "labels index columns of 'unary'",
             )
         return arr
 
@@ -232,17 +250,20 @@ class PairwiseCRF:
     # ------------------------------------------------------------------ derived models
     def with_unary(self, extra: Any) -> PairwiseCRF:
         """A CRF with ``extra (n, L)`` added to the node scores (edges shared, not copied)."""
-        extra = np.asarray(extra, dtype=np.float64)
+        extra = as_real_array(extra, "extra", "PairwiseCRF.with_unary")
         if extra.shape != self.unary.shape:
-            raise ValueError(
-                f"Input 'extra' of PairwiseCRF.with_unary must have shape {self.unary.shape}; "
-                f"got shape {extra.shape}."
+            raise input_error(
+                "PairwiseCRF.with_unary",
+                "extra",
+                f"must have shape {self.unary.shape}; got shape {extra.shape}",
             )
         out = object.__new__(PairwiseCRF)
         out.unary = _finite_float(self.unary + extra, "unary + extra", "PairwiseCRF.with_unary")
         out.edges = self.edges
         out.pairwise = self.pairwise
         out.edge_weights = self.edge_weights
+        if "_layout" in self.__dict__:  # a forest's breadth-first layout depends on edges only
+            out._layout = self._layout
         return out
 
     def is_forest(self) -> bool:
@@ -271,10 +292,10 @@ class PairwiseCRF:
         connectivity: int = 4,
     ) -> PairwiseCRF:
         """A CRF on an image grid from ``unary (H, W, L)``; nodes are pixels in row-major order."""
-        u = np.asarray(unary)
+        u = as_real_array(unary, "unary", "PairwiseCRF.grid")
         if u.ndim != 3:
-            raise ValueError(
-                f"Input 'unary' of PairwiseCRF.grid must have shape (H, W, L); got {u.shape}."
+            raise input_error(
+                "PairwiseCRF.grid", "unary", f"must have shape (H, W, L); got shape {u.shape}"
             )
         h, w, L = u.shape
         return cls(
