@@ -116,15 +116,26 @@ def test_dataframe_and_parquet_folder_give_the_array_result(tmp_path):
 
     frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(label=["x"] * 900)
     ddf = dd.from_pandas(frame, npartitions=3)
-    by_frame = select(sel, ddf, _oracle(losses), fit_size=200)
+    # a text column is refused, as the in-memory engine refuses it; the features are chosen
+    with pytest.raises(TypeError, match=r"Input 'X' of .*non-numeric columns \['label'\]"):
+        select(sel, ddf, _oracle(losses), fit_size=200)
+    by_frame = select(sel, ddf[["a", "b", "c"]], _oracle(losses), fit_size=200)
     np.testing.assert_array_equal(by_frame.indices, ref.indices)
     folder = tmp_path / "emb"
-    ddf.to_parquet(str(folder))
+    ddf[["a", "b", "c"]].to_parquet(str(folder))
     assert len(list(folder.glob("*.parquet"))) == 3
     by_path = select(sel, folder, _oracle(losses), fit_size=200)
     np.testing.assert_array_equal(by_path.indices, ref.indices)
     arr = read_parquet_embeddings(folder)
     assert arr.shape == (900, 3) and sum(arr.chunks[0]) == 900
+    labelled = tmp_path / "labelled"
+    ddf.to_parquet(str(labelled))
+    with pytest.raises(TypeError, match="non-numeric"):
+        read_parquet_embeddings(labelled)
+    picked = read_parquet_embeddings(labelled, columns=["a", "b", "c"])
+    np.testing.assert_array_equal(
+        select(sel, picked, _oracle(losses), fit_size=200).indices, ref.indices
+    )
 
 
 def test_bad_input_is_named():
@@ -155,6 +166,69 @@ def test_bad_input_is_named():
         select(sel, Xd, lambda idx: -losses[idx])
     with pytest.raises(ValueError, match="no such"):
         read_parquet_embeddings("/nonexistent/folder")
+
+
+def _message(call):
+    """The exception type and message of ``call()``."""
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    return type(info.value), str(info.value)
+
+
+_SAME_CHECKS = [
+    ("NaN rows, Uniform", lambda X: X, lambda: Uniform(budget=5, seed=0)),
+    ("NaN rows, sensitivity", lambda X: X, lambda: SensitivitySampling(n_clusters=4, budget=5)),
+    ("huge values", lambda X: X * 1e155, lambda: SensitivitySampling(n_clusters=4, budget=5)),
+    ("flag", lambda X: X, lambda: SensitivitySampling(n_clusters=4, budget=5, progress="yes")),
+    ("budget", lambda X: X, lambda: Uniform(budget=0)),
+    ("seed", lambda X: X, lambda: Uniform(budget=3, seed="x")),
+    ("z", lambda X: X, lambda: SensitivitySampling(n_clusters=4, budget=5, z=0.5)),
+    ("epsilon", lambda X: X, lambda: SensitivitySampling(n_clusters=4, epsilon=1e-7)),
+]
+
+
+@pytest.mark.parametrize("case,transform,make", _SAME_CHECKS, ids=[c[0] for c in _SAME_CHECKS])
+@pytest.mark.parametrize("fit_size", [50, 10**6])
+def test_both_engines_refuse_the_same_input_with_the_same_message(case, transform, make, fit_size):
+    """The dask engine accepted NaN rows with Uniform (and NaN outside the fitted sample gave
+    another message): it now runs the selector's own parameter check and the same value checks,
+    so both engines raise the same error."""
+    X, losses = _data(n=300)
+    X = transform(X)
+    if case.startswith("NaN"):
+        X[[250, 251], 1] = np.nan
+    Xd = da.from_array(X, chunks=100)
+    want = _message(lambda: make().select(X, _oracle(losses)))
+    got = _message(lambda: select(make(), Xd, _oracle(losses), fit_size=fit_size))
+    assert got == want
+
+
+def test_losses_whose_sum_overflows_give_the_in_memory_draws():
+    """Losses near 1e308: the sums overflow; both engines scale and draw the same points."""
+    X, losses = _data(n=600)
+    huge = losses * 1e307
+    sel = SensitivitySampling(n_clusters=6, budget=50, seed=3)
+    ref = sel.select(X, _oracle(huge))
+    got = select(sel, da.from_array(X, chunks=200), _oracle(huge), fit_size=10**6)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    np.testing.assert_allclose(got.probabilities, ref.probabilities, rtol=1e-9)
+    assert np.isfinite(got.weights).all()
+
+
+def test_wrong_types_are_named():
+    X, losses = _data(n=300)
+    Xd = da.from_array(X, chunks=100)
+    sel = SensitivitySampling(n_clusters=5, budget=10, seed=0)
+    with pytest.raises(TypeError, match="^The 'client' parameter of .* must be None or a"):
+        select(sel, Xd, _oracle(losses), client="tcp://127.0.0.1:8786")  # AttributeError before
+    with pytest.raises(TypeError, match="^The 'fit_size' parameter"):
+        select(sel, Xd, _oracle(losses), fit_size=100.5)
+    with pytest.raises(TypeError, match="^The 'oracle' parameter of SensitivitySampling.select"):
+        select(sel, Xd, losses)
+    with pytest.raises(TypeError, match="^Input 'X' of .* must be real numbers; got dtype complex"):
+        select(sel, da.from_array(X * 1j, chunks=100), _oracle(losses))
+    with pytest.raises(TypeError, match="^The 'selector' parameter"):
+        select(None, Xd)
 
 
 @pytest.fixture(scope="module")

@@ -388,3 +388,75 @@ def test_constructor_stores_arguments_as_given():
     assert sel.metric == "nope" and sel.chunk_size == -3
     with pytest.raises(TypeError):
         Uniform(5)  # keyword-only
+
+
+# --------------------------------------------------------------------------------------------------
+# k-center greedy: precision (issue 9, items 2 and 3)
+# --------------------------------------------------------------------------------------------------
+
+
+def _exact_farthest_first(X: np.ndarray, first: int, budget: int):
+    """Farthest-first in float64 from the differences: the picks and the final radius."""
+    X = X.astype(np.float64)
+    best = np.linalg.norm(X - X[first], axis=1)
+    best[first] = -1.0
+    picks = [first]
+    while len(picks) < budget:
+        j = int(np.argmax(best))
+        picks.append(j)
+        best = np.minimum(best, np.linalg.norm(X - X[j], axis=1))
+        best[j] = -1.0
+    return np.array(picks), max(float(best.max()), 0.0)
+
+
+@pytest.mark.parametrize("d", [8, 32])
+@pytest.mark.parametrize("offset", [1e4, 100.0])
+def test_kcenter_float32_with_an_offset_is_exact_farthest_first(offset, d):
+    """float32 points around a common offset: the norm expansion cancelled (at 1e4 the radius
+    read 0.0 and 21 of 200 picks agreed with exact farthest-first; at 100 the order changed from
+    step 2-53). Every pick and the radius now match float64 farthest-first on the same data."""
+    X = (np.random.default_rng(0).normal(size=(2000, d)) + offset).astype(np.float32)
+    sel = KCenterGreedy(budget=200, seed=0).select(X)
+    picks, radius = _exact_farthest_first(X, int(sel.indices[0]), 200)
+    np.testing.assert_array_equal(sel.indices, picks)
+    assert sel.extra["radius"] == pytest.approx(radius, rel=1e-6)
+    Xd = X.astype(np.float64)
+    for j in (1, 50, 199):  # the gain is the radius of the centres before the pick
+        before = np.min([np.linalg.norm(Xd - Xd[c], axis=1) for c in picks[:j]], axis=0)
+        assert sel.gains[j] == pytest.approx(before.max(), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kcenter_duplicates_leave_radius_exactly_zero(dtype):
+    """50 distinct points, 3 copies each: 50 centres cover everything at radius 0 (the norm
+    expansion reported 3.4e-7 in float64)."""
+    P = np.random.default_rng(1).normal(size=(50, 16)) * 3 + 1
+    X = np.repeat(P, 3, axis=0).astype(dtype)
+    sel = KCenterGreedy(budget=50, seed=0).select(X)
+    assert len(np.unique(sel.indices // 3)) == 50
+    assert sel.extra["radius"] == 0.0
+
+
+@pytest.mark.parametrize(("dtype", "scale"), [(np.float32, 3e19), (np.float64, 1e155)])
+def test_kcenter_huge_values_are_refused_with_the_fix(dtype, scale):
+    """Squared distances overflow: inf gains and arbitrary picks before; a clear error now."""
+    X = (np.random.default_rng(0).normal(size=(200, 4)) * scale).astype(dtype)
+    with pytest.raises(
+        ValueError, match=r"Input 'X' of KCenterGreedy.select holds values up to .*rescale"
+    ):
+        KCenterGreedy(budget=20, seed=0).select(X)
+    sel = KCenterGreedy(budget=20, seed=0).select(X / np.abs(X).max())
+    assert np.isfinite(sel.gains[1:]).all() and np.unique(sel.indices).size == 20
+
+
+@pytest.mark.parametrize("make", _ALL)
+def test_complex_input_is_refused(make):
+    """numpy would keep the real part silently."""
+    with pytest.raises(TypeError, match="Input 'X' of .* must be real; got complex"):
+        make(2).select(np.ones((10, 2)) * (1 + 1j), _P10)
+
+
+@pytest.mark.parametrize("cls", [Margin, Entropy, LeastConfidence])
+def test_complex_probabilities_are_refused(cls):
+    with pytest.raises(TypeError, match="Input 'oracle' of .* must be real; got complex"):
+        cls(budget=2).select(np.zeros((10, 2)), _P10 * (1 + 0j))

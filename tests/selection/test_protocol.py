@@ -82,3 +82,53 @@ def test_protocol_is_reproducible_and_validates(digits):
         sensitivity_protocol(
             len(X), budget=50, train=parts[0], embed=lambda m: np.zeros((3, 2)), oracle=parts[2]
         )
+
+
+def _cheap_parts(n=40, seed=0):
+    E = np.random.default_rng(seed).normal(size=(n, 3))
+    return {
+        "train": lambda idx: None,
+        "embed": lambda m: E,
+        "oracle": lambda m: lambda i: np.ones(len(i)),
+    }
+
+
+@pytest.mark.parametrize("budget", [2, 3, 5, 8])
+@pytest.mark.parametrize(("warm", "cluster"), [(0.2, 0.2), (0.9, 0.1), (0.5, 0.5), (0.05, 0.05)])
+def test_protocol_returns_exactly_budget_distinct_points(budget, warm, cluster):
+    """budget=1 used to return 2 points and warm_fraction=0.9 at budget=2 returned 3: the warm
+    start is capped at budget - 1 so that one centre always fits."""
+    sel = sensitivity_protocol(
+        40, budget=budget, warm_fraction=warm, cluster_fraction=cluster, seed=1, **_cheap_parts()
+    )
+    assert len(sel) == budget and np.unique(sel.indices).size == budget
+    parts = sel.extra["parts"]
+    assert len(parts["warm"]) >= 1 and len(parts["centers"]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "name"),
+    [
+        (dict(budget=1), ValueError, "budget"),
+        (dict(z=0.0), ValueError, "z"),
+        (dict(z=-2.0), ValueError, "z"),
+        (dict(lam=float("nan")), ValueError, "lam"),
+        (dict(lam=-1.0), ValueError, "lam"),
+        (dict(warm_fraction=0.6, cluster_fraction=0.6), ValueError, "cluster_fraction"),
+        (dict(seed="x"), TypeError, "seed"),
+    ],
+)
+def test_protocol_parameters_are_refused_in_the_one_format(kwargs, exc, name):
+    args = {"budget": 6, **_cheap_parts(), **kwargs}
+    with pytest.raises(exc, match=rf"^The '{name}' parameter of sensitivity_protocol must be"):
+        sensitivity_protocol(40, **args)
+
+
+def test_protocol_refuses_non_callables_and_bad_embeddings():
+    parts = _cheap_parts()
+    with pytest.raises(TypeError, match="The 'train' parameter"):
+        sensitivity_protocol(40, budget=6, **{**parts, "train": None})
+    with pytest.raises(TypeError, match="The 'oracle' parameter"):
+        sensitivity_protocol(40, budget=6, **{**parts, "oracle": lambda m: np.ones(40)})
+    with pytest.raises(TypeError, match=r"Input 'embed\(model\)' .* must be real"):
+        sensitivity_protocol(40, budget=6, **{**parts, "embed": lambda m: np.ones((40, 2)) * 1j})

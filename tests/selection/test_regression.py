@@ -105,3 +105,63 @@ def test_bad_input(diabetes):
         RegressionSensitivitySampling(n_clusters=3, budget=5).select(A, b)
     with pytest.raises(ValueError, match="'method'"):
         leverage_scores(A, method="magic")
+
+
+@pytest.mark.parametrize(
+    ("args", "exc", "match"),
+    [
+        ((np.ones((5, 2)), [1, 2, np.nan, 4, 5]), ValueError, "Input 'b' of .* NaN"),
+        ((np.arange(5.0), np.arange(5.0)), ValueError, "Input 'A' of .* must be 2-d"),
+        ((np.full((5, 2), np.nan), np.arange(5.0)), ValueError, "Input 'A' of .* NaN"),
+        ((np.ones((5, 2)), np.arange(5.0), -np.ones(5)), ValueError, "Input 'weights' .* >= 0"),
+        ((np.ones((5, 2)), np.arange(5.0), np.zeros(5)), ValueError, "Input 'weights' .* all 0"),
+        ((np.ones((5, 2)), np.arange(4.0)), ValueError, r"Input 'b' .* shape \(5,\)"),
+        ((np.ones((5, 2)) * 1j, np.arange(5.0)), TypeError, "Input 'A' .* must be real"),
+    ],
+)
+def test_weighted_least_squares_refuses_bad_input(args, exc, match):
+    """NaN b returned NaN, a 1-d A garbage, NaN A / negative weights a LinAlgError."""
+    with pytest.raises(exc, match=match):
+        weighted_least_squares(*args)
+
+
+def test_weighted_least_squares_matches_the_weighted_normal_equations(diabetes):
+    A, b = diabetes
+    w = np.random.default_rng(0).uniform(0, 2, size=len(b))
+    want = np.linalg.solve(A.T @ (w[:, None] * A), A.T @ (w * b))
+    np.testing.assert_allclose(weighted_least_squares(A, b, w), want, rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "name"),
+    [
+        (dict(sketch_size=-1), ValueError, "sketch_size"),
+        (dict(sketch_size=2.5), TypeError, "sketch_size"),
+        (dict(sketch_size=5), ValueError, "sketch_size"),  # fewer rows than the 11 columns
+        (dict(n_projections=0), ValueError, "n_projections"),
+        (dict(n_projections=1.5), TypeError, "n_projections"),
+        (dict(n_projections=-3), ValueError, "n_projections"),
+    ],
+)
+def test_sketch_sizes_are_refused_in_the_one_format(diabetes, kwargs, exc, name):
+    A, _ = diabetes
+    with pytest.raises(exc, match=rf"^The '{name}' parameter of leverage_scores must be an int"):
+        leverage_scores(A, method="sketch", **kwargs)
+
+
+def test_sketch_with_fewer_rows_than_columns_gives_the_exact_scores():
+    A = np.random.default_rng(0).normal(size=(3, 5))
+    np.testing.assert_allclose(leverage_scores(A, method="sketch", seed=0), np.ones(3))
+
+
+def test_regression_sampling_huge_rows_work_in_float64_or_are_refused():
+    """Rows are used in float64: float32 rows near 3e19 work; float64 rows near 1e155, whose
+    squared distances overflow, are refused with the fix."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(60, 3))
+    labels = lambda i: np.ones(len(i))  # noqa: E731
+    sampler = RegressionSensitivitySampling(n_clusters=3, budget=5, seed=0)
+    sel = sampler.select((A * 3e19).astype(np.float32), labels)
+    assert np.isfinite(sel.probabilities).all()
+    with pytest.raises(ValueError, match=r"Input 'A' of .* too large .*rescale"):
+        sampler.select(A * 1e155, labels)

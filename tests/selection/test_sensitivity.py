@@ -12,6 +12,7 @@ from subsel.selection.clustering import assign, dz_order, kz_clustering
 from subsel.selection.sensitivity import (
     SensitivitySampling,
     sample_size_for_epsilon,
+    sensitivity_probabilities,
     total_loss_estimate,
 )
 from tests.common.stats import mean_within
@@ -218,7 +219,7 @@ def test_missing_faiss_gives_a_clear_error(monkeypatch, data):
 
 
 def test_geometric_median_moves_off_a_data_point_and_lowers_the_cost():
-    from subsel.selection.clustering import _geometric_median
+    from subsel.selection._kmedian import _geometric_median
 
     P = np.array([[0.0, 0.0], [4.0, 0.0], [2.0, 3.0]])  # the Fermat point is inside the triangle
     y = _geometric_median(P, iters=200)
@@ -237,3 +238,62 @@ def test_k_median_refinement_improves_on_its_seeding():
     seeded = kz_clustering(X, 5, z=1, rng=np.random.default_rng(0), max_iter=0, n_init=1)
     refined = kz_clustering(X, 5, z=1, rng=np.random.default_rng(0), max_iter=20, n_init=1)
     assert refined.cost.sum() < seeded.cost.sum()
+
+
+# ---------------------------------------------------------------- extremes (issue 9)
+@pytest.mark.parametrize(("dtype", "scale"), [(np.float32, 3e19), (np.float64, 1e155)])
+def test_huge_embeddings_are_refused_with_the_fix(dtype, scale):
+    """Squared distances overflow: numpy's 'Probabilities contain NaN' before, a named error and
+    the fix now; the rescaled data select normally."""
+    X = (np.random.default_rng(0).normal(size=(200, 4)) * scale).astype(dtype)
+    sampler = SensitivitySampling(n_clusters=5, budget=20, seed=0)
+    with pytest.raises(ValueError, match=r"Input 'X' of SensitivitySampling.select .*rescale"):
+        sampler.select(X, lambda i: np.ones(len(i)))
+    sel = sampler.select(X / np.abs(X).max(), lambda i: np.ones(len(i)))
+    assert np.isfinite(sel.probabilities).all()
+
+
+def test_probabilities_survive_losses_whose_sum_overflows():
+    """Losses near the float64 maximum: the sum is inf, and p was all 0 (numpy then refused)."""
+    p = sensitivity_probabilities(np.array([1e308, 1e308, 0.0]), np.array([0.0, 0.0, 1.0]), 1.0)
+    np.testing.assert_allclose(p, [0.5, 0.5, 0.0], atol=1e-300)
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    sel = SensitivitySampling(n_clusters=3, budget=10, seed=0).select(
+        X, lambda i: np.full(len(i), 1e308)
+    )
+    assert np.isfinite(sel.probabilities).all() and np.isfinite(sel.weights).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [(dict(epsilon=1e-7), "epsilon"), (dict(budget=10**16), "budget")],
+)
+def test_sample_sizes_that_cannot_fit_are_refused(data, kwargs, name):
+    """epsilon = 1e-7 means 2e14 draws: a MemoryError for 1.4 PiB before, a named error now."""
+    X, losses = data
+    with pytest.raises(ValueError, match=rf"The '{name}' parameter of .*fits in memory"):
+        SensitivitySampling(n_clusters=3, **kwargs).select(X, lambda i: losses[i])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "name"),
+    [
+        (dict(z=0.0), ValueError, "z"),
+        (dict(z=-1), ValueError, "z"),
+        (dict(lam=float("nan")), ValueError, "lam"),
+        (dict(lam=-0.5), ValueError, "lam"),
+        (dict(progress="yes"), TypeError, "progress"),
+        (dict(progress=1), TypeError, "progress"),
+        (dict(backend="spark"), ValueError, "backend"),
+    ],
+)
+def test_parameters_are_refused_in_the_one_format(data, kwargs, exc, name):
+    X, losses = data
+    with pytest.raises(exc, match=rf"^The '{name}' parameter of SensitivitySampling must be"):
+        SensitivitySampling(n_clusters=3, budget=5, **kwargs).select(X, lambda i: losses[i])
+
+
+def test_complex_embeddings_are_refused(data):
+    X, losses = data
+    with pytest.raises(TypeError, match="Input 'X' of SensitivitySampling.select must be real"):
+        SensitivitySampling(n_clusters=3, budget=5).select(X * (1 + 1j), lambda i: losses[i])

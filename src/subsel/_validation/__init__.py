@@ -23,6 +23,7 @@ Other modules import from ``subsel._validation`` only, never from the private fi
 
 from ._arrays import (
     as_real_array,
+    check_embedding_summary,
     check_embeddings,
     check_index_array,
     check_indices,
@@ -30,6 +31,7 @@ from ._arrays import (
     check_symmetric,
     check_values,
     check_vector,
+    embedding_summary,
 )
 from ._core import (
     Bool,
@@ -70,6 +72,7 @@ __all__ = [
     "check_callable",
     "check_choice",
     "check_dim",
+    "check_embedding_summary",
     "check_embeddings",
     "check_generator",
     "check_index_array",
@@ -88,6 +91,7 @@ __all__ = [
     "check_symmetric",
     "check_values",
     "check_vector",
+    "embedding_summary",
     "input_error",
     "param_error",
     "validate_params",

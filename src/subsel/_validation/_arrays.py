@@ -25,6 +25,8 @@ __all__ = [
     "check_symmetric",
     "check_indices",
     "check_index_array",
+    "embedding_summary",
+    "check_embedding_summary",
 ]
 
 _BLOCK = 4_194_304  # elements per block when scanning large arrays (16-32 MB)
@@ -120,7 +122,8 @@ def _check_magnitude(arr: np.ndarray, name: str, func: str, *, power: float) -> 
             name,
             f"holds values up to {big:.3g} in magnitude, too large for squared distances in "
             f"{arr.dtype} (limit about {limit:.3g} for {d} columns)",
-            "rescale it (e.g. X / np.abs(X).max()) or cast it to float64",
+            "rescale it (e.g. X / np.abs(X).max())"
+            + (" or cast it to float64" if arr.dtype != np.float64 else ""),
         )
 
 
@@ -379,3 +382,39 @@ def check_indices(value: Any, n: int, name: str, func: str, *, allow_mask: bool 
             "remove duplicates with np.unique",
         )
     return arr
+
+
+def embedding_summary(block: Any) -> tuple[int, int, float]:
+    """``(NaN count, infinite count, max |finite value|)`` of a numeric block: what
+    :func:`check_embeddings` tests, for data seen block by block (dask). Summaries of several
+    blocks combine by adding the counts and taking the largest maximum."""
+    arr = np.asarray(block)
+    if not np.issubdtype(arr.dtype, np.floating) or arr.size == 0:
+        big = float(np.max(np.abs(arr))) if arr.size and arr.dtype != bool else 0.0
+        return 0, 0, big
+    nan = _count_bad(arr, np.isnan)
+    inf = _count_bad(arr, np.isinf)
+    finite = arr if not (nan or inf) else np.where(np.isfinite(arr), arr, 0)
+    return nan, inf, _abs_max(finite)
+
+
+def check_embedding_summary(
+    summary: tuple[int, int, float],
+    shape: tuple[int, int],
+    dtype,
+    func: str,
+    name: str = "X",
+    *,
+    distances: bool = False,
+) -> None:
+    """Raise what :func:`check_embeddings` raises for an array of ``shape`` whose blocks'
+    :func:`embedding_summary` add up to ``summary`` (``dtype``: the float dtype it is used in)."""
+    nan, inf, big = summary
+    if nan:
+        raise input_error(func, name, f"contains NaN at {nan} positions", "remove or impute them")
+    if inf:
+        raise input_error(
+            func, name, f"contains infinite values at {inf} positions", "remove or impute them"
+        )
+    if distances:
+        _check_magnitude(np.full((1, shape[1]), big, dtype=dtype), name, func, power=2.0)

@@ -29,6 +29,11 @@ one pass over the data.
 
 Lost workers are tolerated: the persisted assignment is recomputed from its lineage by the
 scheduler, so a worker that dies mid-run costs time, not correctness.
+
+Checks are those of the in-memory engine, not a copy of them: the selector's own
+``check_params`` and, for the values, :func:`subsel._validation.embedding_summary` per block
+(computed in the assignment pass) judged by the rules of ``check_embeddings``; both engines
+refuse the same input with the same message.
 """
 
 from __future__ import annotations
@@ -42,7 +47,16 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_seed
+from .._validation import (
+    check_callable,
+    check_embedding_summary,
+    check_embeddings,
+    check_instance,
+    check_int,
+    embedding_summary,
+    input_error,
+    param_error,
+)
 from ..result import Selection
 from ..selection import SensitivitySampling, Uniform
 from ..selection.clustering import assign, kz_clustering
@@ -92,6 +106,7 @@ def open_embeddings(path: str | Path, *, block_rows: int = 262_144):
     ``block_rows`` rows a block), a ``.csv`` file (one optional header line) or a Parquet file or
     folder. Raises ``ValueError`` naming the path when it cannot be read."""
     dask, da = _import_dask()
+    block_rows = check_int(block_rows, "block_rows", "open_embeddings", low=1)
     path = Path(path)
     if path.is_dir() or path.suffix.lower() == ".parquet":
         return read_parquet_embeddings(path)
@@ -124,11 +139,17 @@ def open_embeddings(path: str | Path, *, block_rows: int = 262_144):
     )
 
 
-def as_dask_array(X: Any, name: str = "X"):
-    """Turn a dask array, a dask dataframe (numeric columns) or a Parquet path into a 2-d dask
-    array with known row-block sizes and a single column block.
+_FUNC = "subsel.distributed.dask.select"
 
-    Raises ``TypeError`` for anything else and ``ValueError`` for an empty or non-2-d input.
+
+def as_dask_array(X: Any, name: str = "X", func: str = _FUNC):
+    """Turn a dask array, a dask dataframe or a Parquet path into a 2-d dask array with known
+    row-block sizes and a single column block.
+
+    Refuses, as the in-memory engine does (:func:`subsel._validation.check_embeddings`), what is
+    not real numbers: a dataframe with text (or other non-numeric) columns, complex or object
+    dtypes (``TypeError``), and an empty or non-2-d input (``ValueError``). Values are checked
+    block by block later, by :func:`select`.
     """
     dask, da = _import_dask()
     if isinstance(X, (str, Path)):
@@ -137,26 +158,50 @@ def as_dask_array(X: Any, name: str = "X"):
         import dask.dataframe as dd
 
         if isinstance(X, dd.DataFrame):
-            numeric = X.select_dtypes(include="number")
-            if len(numeric.columns) == 0:
-                raise ValueError(f"Input '{name}' has no numeric columns to use as features.")
-            X = numeric.to_dask_array()
+            import pandas as pd
+
+            text = [
+                str(c)
+                for c, t in X.dtypes.items()
+                if not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t))
+                or pd.api.types.is_complex_dtype(t)
+            ]
+            if text:
+                raise input_error(
+                    func,
+                    name,
+                    f"has non-numeric columns {text[:5]}{' ...' if len(text) > 5 else ''}",
+                    "select the feature columns first (e.g. df[feature_columns]); every column "
+                    "is one feature",
+                    kind=TypeError,
+                )
+            if len(X.columns) == 0:
+                raise input_error(func, name, "has no columns", "pass at least one feature")
+            X = X.to_dask_array()
     except ImportError:  # pragma: no cover - dask.dataframe missing
         pass
     if not isinstance(X, da.Array):
-        raise TypeError(
-            f"Input '{name}' of subsel.distributed.dask.select must be a dask array, a dask "
-            f"dataframe or a Parquet path; got {type(X).__name__}. For in-memory data call "
-            f"selector.select(X, oracle) directly."
+        raise input_error(
+            func,
+            name,
+            f"must be a dask array, a dask dataframe or a Parquet path; got {type(X).__name__}",
+            "for in-memory data call selector.select(X, oracle) directly",
+            kind=TypeError,
         )
     if X.ndim != 2:
-        raise ValueError(f"Input '{name}' must be 2-d (n, d); got {X.ndim} dimensions.")
+        raise input_error(
+            func, name, f"must be 2-d (n, d); got {X.ndim} dimensions", "reshape it to (n, d)"
+        )
+    if np.issubdtype(X.dtype, np.complexfloating) or not (
+        np.issubdtype(X.dtype, np.number) or X.dtype == bool
+    ):
+        raise input_error(func, name, f"must be real numbers; got dtype {X.dtype}", kind=TypeError)
     if any(math.isnan(c) for c in X.chunks[0]):
         X = X.compute_chunk_sizes()
     if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"Input '{name}' is empty (shape {X.shape}); pass at least one row.")
-    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise TypeError(f"Input '{name}' must be numeric; got dtype {X.dtype}.")
+        raise input_error(
+            func, name, f"is empty (shape {X.shape})", "pass at least one row and one column"
+        )
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
     return X
@@ -168,24 +213,37 @@ def as_dask_array(X: Any, name: str = "X"):
 
 
 def _assign_block(block: np.ndarray, centers: np.ndarray, z: float):
-    """(labels int64 (m,), cost float64 (m,), number of non-finite entries of the block)."""
+    """(labels int64 (m,), cost float64 (m,), :func:`embedding_summary` of the block); the
+    values are checked on the client from the summaries, before any result is used."""
     block = np.asarray(block, dtype=np.float64)
-    bad = int(block.size - np.count_nonzero(np.isfinite(block)))
-    if bad:
+    summary = embedding_summary(block)
+    if summary[0] or summary[1]:
         block = np.where(np.isfinite(block), block, 0.0)
     labels, cost = assign(block, centers, z)
-    return labels, cost, bad
+    return labels, cost, summary
 
 
-def _block_sums(assigned, center_losses: np.ndarray):
-    labels, cost, bad = assigned
-    return float(center_losses[labels].sum()), float(cost.sum()), bad
+def _block_sums(assigned, center_losses: np.ndarray, scale: float = 1.0):
+    """(sum of estimated losses, sum of ``scale * cost``, largest cost, value summary)."""
+    labels, cost, summary = assigned
+    with np.errstate(over="ignore"):
+        phi = float(cost.sum()) if scale == 1.0 else float((cost * scale).sum())
+        return float(center_losses[labels].sum()), phi, float(cost.max(initial=0.0)), summary
 
 
-def _block_draw(assigned, center_losses, lam, total, start_mass, targets):
-    """Local inverse-CDF draws: ``targets`` are global cumulative masses inside this block."""
+def _combine(summaries) -> tuple[int, int, float]:
+    return (
+        sum(int(s[0]) for s in summaries),
+        sum(int(s[1]) for s in summaries),
+        max((float(s[2]) for s in summaries), default=0.0),
+    )
+
+
+def _block_draw(assigned, center_losses, lam, total, start_mass, targets, scale=1.0):
+    """Local inverse-CDF draws: ``targets`` are global cumulative masses inside this block.
+    ``center_losses`` and ``total`` come scaled by ``scale`` (1 unless the sums overflow)."""
     labels, cost, _ = assigned
-    num = center_losses[labels] + lam * cost
+    num = center_losses[labels] + lam * (cost if scale == 1.0 else cost * scale)
     p = num / total if total > 0 else np.full(num.shape[0], 1.0 / num.shape[0])
     cdf = start_mass + np.cumsum(p)
     local = np.searchsorted(cdf, targets, side="right")
@@ -226,6 +284,18 @@ class _Engine:
             return list(self.dask.compute(*objs))
 
 
+def _check_client(client) -> None:
+    """``None`` or a ``distributed.Client`` (anything else would fail deep inside dask)."""
+    if client is None:
+        return
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - distributed missing
+        Client = None
+    if Client is None or not isinstance(client, Client):
+        raise param_error(_FUNC, "client", "None or a distributed.Client", client, kind=TypeError)
+
+
 def select(
     selector: SensitivitySampling | Uniform,
     X: Any,
@@ -245,10 +315,10 @@ def select(
     oracle : callable
         ``oracle(indices (k,) int64) -> losses (k,)``, called once with the global indices of
         the centres (SensitivitySampling only).
-    fit_size : int >= 1
+    fit_size : int >= n_clusters
         Rows gathered to fit the clustering; ``fit_size >= n`` clusters all rows and then gives
         the in-memory result for the same seed.
-    client : distributed.Client, optional
+    client : None or distributed.Client
         Where to run; by default dask's current scheduler (a ``Client`` made earlier, or threads).
 
     Returns
@@ -257,34 +327,32 @@ def select(
         As the in-memory ``selector.select``; ``extra`` adds ``fit_size`` and ``n_blocks``.
     """
     start = time.perf_counter()
-    X = as_dask_array(X)
+    check_instance(selector, (SensitivitySampling, Uniform), "selector", _FUNC)
+    name = f"{type(selector).__name__}.select"  # data errors read as the in-memory engine's
+    X = as_dask_array(X, "X", _FUNC)
     n = int(X.shape[0])
-    if isinstance(selector, Uniform):
-        return dataclasses.replace(selector.draw(n), seconds=time.perf_counter() - start)
-    if not isinstance(selector, SensitivitySampling):
-        raise TypeError(
-            "subsel.distributed.dask.select runs SensitivitySampling or Uniform; got "
-            f"{type(selector).__name__}. Gather the data and call its select() in memory instead."
-        )
-    k, s, z, lam, rounds = selector._check_params(n)
-    if rounds != 1:
-        raise ValueError(
-            "subsel.distributed.dask.select runs one round (rounds=1); Algorithm 3's D^z order "
-            "needs a pass over the data per centre. Use rounds=1 or the in-memory path."
-        )
-    if isinstance(fit_size, bool) or not isinstance(fit_size, (int, np.integer)) or fit_size < 1:
-        raise ValueError(
-            f"The 'fit_size' parameter of select must be an int >= 1; got {fit_size!r}."
-        )
-    fit_size = int(fit_size)
-    if fit_size < k:
-        raise ValueError(
-            f"The 'fit_size' parameter of select ({fit_size}) must be at least n_clusters ({k}); "
-            "the centres are fitted on that many rows."
-        )
+    _check_client(client)
     dask, _ = _import_dask()
-    engine = _Engine(client, bool(selector.progress))
-    rng = check_seed(selector.seed, "SensitivitySampling")
+    if isinstance(selector, Uniform):
+        selector.check_params(n)  # the in-memory checks, before the pass over the data
+        engine = _Engine(client, False)
+        blocks = X.to_delayed().ravel()
+        summary = _combine(engine.compute(*[dask.delayed(embedding_summary)(b) for b in blocks]))
+        check_embedding_summary(summary, X.shape, np.float64, name)
+        return dataclasses.replace(selector.draw(n), seconds=time.perf_counter() - start)
+    k, s, z, lam, rounds, rng, progress, backend = selector.check_params(n)
+    if rounds != 1:
+        raise param_error(
+            "SensitivitySampling",
+            "rounds",
+            "1 on the dask engine (rounds=1: Algorithm 3's D^z order needs a pass over the data "
+            "per centre; use the in-memory path for rounds > 1)",
+            selector.rounds,
+        )
+    extra = f" (at least n_clusters={k}: the centres are fitted on that many rows)"
+    fit_size = check_int(fit_size, "fit_size", _FUNC, low=k, extra=extra)
+    check_callable(oracle, "oracle", name, "a callable oracle(indices) -> losses of those points")
+    engine = _Engine(client, progress)
 
     # 1. centres on a sample
     if fit_size >= n:
@@ -293,36 +361,41 @@ def select(
     else:
         rows = np.sort(rng.choice(n, size=fit_size, replace=False))
         sample = engine.compute(X[rows])[0]
-    sample = np.asarray(sample, dtype=np.float64)
-    if not np.isfinite(sample).all():
-        raise ValueError(
-            "Input 'X' of SensitivitySampling.select contains NaN or infinite values; remove or "
-            "impute them."
-        )
-    clustering = kz_clustering(sample, k, z=z, rng=rng, backend=selector.backend)
+    blocks = X.to_delayed().ravel()
+    try:
+        sample = check_embeddings(np.asarray(sample, dtype=np.float64), name, distances=True)
+    except ValueError:  # count over all rows, as the in-memory engine does (errors only)
+        if fit_size < n:
+            summaries = engine.compute(*[dask.delayed(embedding_summary)(b) for b in blocks])
+            check_embedding_summary(_combine(summaries), X.shape, np.float64, name, distances=True)
+        raise
+    clustering = kz_clustering(sample, k, z=z, rng=rng, backend=backend)
     centers = rows[clustering.center_indices].astype(np.int64)
     center_rows = sample[clustering.center_indices]
     del sample
 
     # 2. per-block assignment, kept on the workers; 3. the oracle meanwhile
-    blocks = X.to_delayed().ravel()
     centers_d = dask.delayed(center_rows, pure=True)
     assigned = engine.persist(*[dask.delayed(_assign_block)(b, centers_d, z) for b in blocks])
     center_losses = SensitivitySampling._query(oracle, centers)
 
     # 4. per-block sums
     losses_d = dask.delayed(center_losses, pure=True)
-    sums = np.asarray(
-        engine.compute(*[dask.delayed(_block_sums)(a, losses_d) for a in assigned]),
-        dtype=np.float64,
-    ).reshape(-1, 3)
-    if sums[:, 2].sum() > 0:
-        raise ValueError(
-            f"Input 'X' of SensitivitySampling.select contains NaN or infinite values at "
-            f"{int(sums[:, 2].sum())} positions; remove or impute them."
-        )
-    loss_total, phi = float(sums[:, 0].sum()), float(sums[:, 1].sum())
-    total = loss_total + lam * phi
+    parts = engine.compute(*[dask.delayed(_block_sums)(a, losses_d) for a in assigned])
+    check_embedding_summary(
+        _combine([p[3] for p in parts]), X.shape, np.float64, name, distances=True
+    )
+    with np.errstate(over="ignore"):
+        loss_total = float(sum(p[0] for p in parts))
+        phi = float(sum(p[1] for p in parts))
+        total = loss_total + lam * phi
+    scale = 1.0
+    if not np.isfinite(total):  # float64 overflow: scale losses and costs alike (p unchanged)
+        scale = 1.0 / max(float(center_losses.max()), max(p[2] for p in parts))
+        losses_d = dask.delayed(center_losses * scale, pure=True)
+        parts = engine.compute(*[dask.delayed(_block_sums)(a, losses_d, scale) for a in assigned])
+        total = float(sum(p[0] for p in parts)) + lam * float(sum(p[1] for p in parts))
+    sums = np.asarray([p[:2] for p in parts], dtype=np.float64).reshape(-1, 2)
     sizes = np.asarray(X.chunks[0], dtype=np.int64)
     mass = (sums[:, 0] + lam * sums[:, 1]) / total if total > 0 else sizes / n
     ends = np.cumsum(mass)
@@ -336,7 +409,7 @@ def select(
     draws = engine.compute(
         *[
             dask.delayed(_block_draw)(
-                assigned[j], losses_d, lam, total, starts[j], targets[owner == j]
+                assigned[j], losses_d, lam, total, starts[j], targets[owner == j], scale
             )
             for j in busy
         ]

@@ -19,10 +19,26 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_embeddings, check_int, check_seed, check_values, param_error
+from .._validation import (
+    Real,
+    check_callable,
+    check_embeddings,
+    check_int,
+    check_seed,
+    input_error,
+    param_error,
+    validate_params,
+)
 from ..result import Selection
 from .clustering import kz_clustering
-from .sensitivity import sensitivity_probabilities
+from .sensitivity import SensitivitySampling, _probabilities
+
+_CONSTRAINTS = {
+    "warm_fraction": Real(0, 1, closed="neither"),
+    "cluster_fraction": Real(0, 1, closed="neither"),
+    "z": Real(1),
+    "lam": Real(0),
+}
 
 __all__ = ["sensitivity_protocol"]
 
@@ -46,8 +62,8 @@ def sensitivity_protocol(
     ----------
     n : int
         Number of candidate points.
-    budget : int
-        k, the number of points to return.
+    budget : int in [2, n]
+        k, the number of points to return (at least one warm-start point and one centre).
     train : callable
         ``train(indices) -> model``: trains the warm-start model on those points.
     embed : callable
@@ -57,7 +73,7 @@ def sensitivity_protocol(
     warm_fraction, cluster_fraction : float in (0, 1)
         k' / k and k'' / k (0.2 and 0.2 in the paper).
     z, lam : float
-        Clustering exponent and Hoelder constant of the estimated loss.
+        Clustering exponent (>= 1) and Hoelder constant (>= 0) of the estimated loss.
     seed : None, int or numpy.random.Generator
 
     Returns
@@ -69,32 +85,42 @@ def sensitivity_protocol(
     """
     start = time.perf_counter()
     func = "sensitivity_protocol"
-    n = check_int(n, "n", func, low=1)
-    k = check_int(budget, "budget", func, low=1, high=n, high_label="n", extra=f" (n={n})")
-    for name, value in (("warm_fraction", warm_fraction), ("cluster_fraction", cluster_fraction)):
-        if not isinstance(value, (int, float)) or not 0 < value < 1:
-            raise param_error(func, name, "a float in (0, 1)", value)
-    if warm_fraction + cluster_fraction > 1:
-        raise ValueError(
-            f"{func}: warm_fraction + cluster_fraction must be at most 1; got "
-            f"{warm_fraction + cluster_fraction}."
+    n = check_int(n, "n", func, low=2)
+    k = check_int(budget, "budget", func, low=2, high=n, high_label="n", extra=f" (n={n})")
+    c = validate_params(
+        func,
+        _CONSTRAINTS,
+        warm_fraction=warm_fraction,
+        cluster_fraction=cluster_fraction,
+        z=z,
+        lam=lam,
+    )
+    if c["warm_fraction"] + c["cluster_fraction"] > 1:
+        raise param_error(
+            func,
+            "cluster_fraction",
+            f"a float in (0, 1 - warm_fraction] (warm_fraction={c['warm_fraction']:g})",
+            cluster_fraction,
         )
+    for name, value in (("train", train), ("embed", embed), ("oracle", oracle)):
+        check_callable(value, name, func)
     rng = check_seed(seed, func)
-    k_warm = max(1, int(round(warm_fraction * k)))
-    k_clusters = max(1, min(int(round(cluster_fraction * k)), k - k_warm))
+    k_warm = min(max(1, round(c["warm_fraction"] * k)), k - 1)
+    k_clusters = max(1, min(round(c["cluster_fraction"] * k), k - k_warm))
     warm = rng.choice(n, size=k_warm, replace=False)
     model = train(warm.copy())
-    E = check_embeddings(embed(model), func, "embed(model)")
+    E = check_embeddings(embed(model), func, "embed(model)", dtype=None, distances=True)
     if E.shape[0] != n:
-        raise ValueError(
-            f"{func}: embed(model) must return one row per point ({n}); got {E.shape[0]}."
+        raise input_error(
+            func, "embed(model)", f"must return one row per point ({n}); got {E.shape[0]} rows"
         )
-    cl = kz_clustering(E, k_clusters, z=z, rng=rng)
+    cl = kz_clustering(E, k_clusters, z=c["z"], rng=rng)
     centers = cl.center_indices
-    losses = check_values(
-        oracle(model)(centers.copy()), k_clusters, func, "oracle's losses", nonnegative=True
+    query = check_callable(
+        oracle(model), "oracle", func, "a callable whose result oracle(model) is callable too"
     )
-    p = sensitivity_probabilities(losses[cl.labels], cl.cost, lam)
+    losses = SensitivitySampling._query(query, centers, func)
+    p = _probabilities(losses[cl.labels], cl.cost, c["lam"])
     taken = np.zeros(n, dtype=bool)
     taken[warm] = True
     taken[centers] = True

@@ -14,9 +14,24 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .._validation import check_embeddings, check_int, check_seed, check_values, param_error
+from .._validation import (
+    NoneOr,
+    OneOf,
+    Options,
+    Real,
+    check_callable,
+    check_choice,
+    check_embeddings,
+    check_int,
+    check_param,
+    check_seed,
+    check_values,
+    check_vector,
+    input_error,
+)
 from ..result import Selection
 from .clustering import kz_clustering
+from .sensitivity import _check_sample_size
 
 __all__ = [
     "RegressionSensitivitySampling",
@@ -25,6 +40,8 @@ __all__ = [
     "weighted_least_squares",
 ]
 
+_METHODS = ("exact", "sketch")
+
 
 def _draw(rng, p, s):
     idx = rng.choice(p.shape[0], size=s, replace=True, p=p)
@@ -32,15 +49,51 @@ def _draw(rng, p, s):
 
 
 def _normalize(num: np.ndarray) -> np.ndarray:
-    total = num.sum()
+    with np.errstate(over="ignore"):
+        total = num.sum()
+    if not np.isfinite(total):  # float64 overflow: scale first (p is unchanged)
+        num = num / num.max()
+        total = num.sum()
     return num / total if total > 0 else np.full(num.shape[0], 1.0 / num.shape[0])
 
 
+def _budget(budget, func: str) -> int:
+    s = check_int(budget, "budget", func, low=1)
+    return _check_sample_size(s, "budget", budget, func)
+
+
 def weighted_least_squares(A, b, weights=None, *, rcond=None) -> np.ndarray:
-    """``argmin_x sum_i w_i (<a_i, x> - b_i)^2`` by least squares on ``sqrt(w) A``; shape (d,)."""
-    A = np.asarray(A, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64).reshape(-1)
-    w = np.ones(A.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    """``argmin_x sum_i w_i (<a_i, x> - b_i)^2`` by least squares on ``sqrt(w) A``.
+
+    Parameters
+    ----------
+    A : array-like of shape (n, d)
+        Finite rows (a single feature is ``A.reshape(-1, 1)``).
+    b : array-like of shape (n,)
+        Finite targets.
+    weights : array-like of shape (n,), optional
+        Finite weights >= 0, not all 0; default all 1.
+    rcond : None or float >= 0
+        Cut-off for small singular values, as in :func:`numpy.linalg.lstsq`.
+
+    Returns
+    -------
+    ndarray of shape (d,)
+        The minimum-norm minimizer. O(n d^2) time.
+    """
+    func = "weighted_least_squares"
+    A = check_embeddings(A, func, "A")
+    n = A.shape[0]
+    b = check_vector(b, n, "b", func)
+    rcond = check_param(rcond, NoneOr(Real(0)), "rcond", func)
+    if weights is None:
+        w = np.ones(n)
+    else:
+        w = check_vector(weights, n, "weights", func, nonnegative=True, hint="weights are >= 0")
+        if not w.any():
+            raise input_error(
+                func, "weights", "are all 0", "give at least one row a positive weight"
+            )
     r = np.sqrt(w)
     return np.linalg.lstsq(A * r[:, None], b * r, rcond=rcond)[0]
 
@@ -57,20 +110,26 @@ def leverage_scores(
 
     ``"exact"``: squared row norms of ``U`` from a thin SVD, O(n d^2). ``"sketch"``: the fast
     approximation of Drineas, Magdon-Ismail, Mahoney & Woodruff (2012): a CountSketch ``S``
-    (``sketch_size`` rows, default ``min(n, 20 d)``) gives ``R`` from ``QR(S A)``, and a Gaussian
-    ``G`` (d x ``n_projections``, default ``ceil(8 log n) + 10``) estimates the row norms of
-    ``A R^-1`` by those of ``A (R^-1 G)``: O(nnz(A) + n d t + r d^2) time, constant-factor accurate
-    with high probability.
+    (``sketch_size`` rows, an int >= d, default ``20 d``; at most n are used) gives ``R`` from
+    ``QR(S A)``, and a Gaussian ``G`` (d x ``n_projections``, an int >= 1, default
+    ``ceil(8 log n) + 10``) estimates the row norms of ``A R^-1`` by those of ``A (R^-1 G)``:
+    O(nnz(A) + n d t + r d^2) time, constant-factor accurate with high probability. With fewer
+    rows than columns (n < d) the sketch cannot help and the exact scores are returned.
     """
-    A = check_embeddings(A, "leverage_scores", "A")
+    func = "leverage_scores"
+    A = check_embeddings(A, func, "A")
     n, d = A.shape
-    if method == "exact":
+    method = check_choice(method, _METHODS, "method", func)
+    if sketch_size is not None:
+        extra = f" (d={d}, the number of columns of A: the sketch needs that many rows)"
+        sketch_size = check_int(sketch_size, "sketch_size", func, low=d, extra=extra)
+    if n_projections is not None:
+        n_projections = check_int(n_projections, "n_projections", func, low=1)
+    rng = check_seed(seed, func)
+    if method == "exact" or n < d:
         u, sing, _ = np.linalg.svd(A, full_matrices=False)
         rank = int((sing > sing.max() * max(n, d) * np.finfo(float).eps).sum()) if sing.size else 0
         return (u[:, :rank] ** 2).sum(1)
-    if method != "sketch":
-        raise param_error("leverage_scores", "method", "one of 'exact', 'sketch'", method)
-    rng = check_seed(seed, "leverage_scores")
     r = min(n, sketch_size or 20 * d)
     t = n_projections or math.ceil(8 * math.log(max(n, 2))) + 10
     rows = rng.integers(r, size=n)
@@ -101,12 +160,18 @@ class LeverageScoreSampling:
         self.seed = seed
 
     def select(self, A, oracle=None) -> Selection:
-        """Draw from ``p_i = l_i / sum l``; weights ``1 / (s p_i)``. Labels are not needed."""
+        """Draw from ``p_i = l_i / sum l``; weights ``1 / (s p_i)``. Labels are not needed.
+
+        ``A`` (n, d) finite rows; ``oracle`` is ignored. Returns ``indices``, ``weights``,
+        ``probabilities`` of shape (s,). Cost: that of :func:`leverage_scores` plus O(n + s).
+        """
         start = time.perf_counter()
-        A = check_embeddings(A, "LeverageScoreSampling.select", "A")
-        s = check_int(self.budget, "budget", "LeverageScoreSampling", low=1)
-        rng = check_seed(self.seed, "LeverageScoreSampling")
-        scores = leverage_scores(A, method=self.method, seed=rng)
+        name = "LeverageScoreSampling"
+        A = check_embeddings(A, f"{name}.select", "A")
+        s = _budget(self.budget, name)
+        method = check_choice(self.method, _METHODS, "method", name)
+        rng = check_seed(self.seed, name)
+        scores = leverage_scores(A, method=method, seed=rng)
         idx, p, w = _draw(rng, _normalize(scores), s)
         return Selection(
             indices=idx,
@@ -114,7 +179,7 @@ class LeverageScoreSampling:
             probabilities=p,
             n_queries=0,
             seconds=time.perf_counter() - start,
-            extra={"method": self.method},
+            extra={"method": method},
         )
 
 
@@ -150,25 +215,19 @@ class RegressionSensitivitySampling:
         """Draw the weighted sample; ``extra`` holds ``x0`` and the centre labels."""
         start = time.perf_counter()
         name = "RegressionSensitivitySampling"
-        A = check_embeddings(A, f"{name}.select", "A")
+        A = check_embeddings(A, f"{name}.select", "A", distances=True)
         n = A.shape[0]
         k = check_int(
             self.n_clusters, "n_clusters", name, low=1, high=n, high_label="n", extra=f" (n={n})"
         )
-        s = check_int(self.budget, "budget", name, low=1)
-        zeta = self.zeta
-        if (
-            isinstance(zeta, bool)
-            or not isinstance(zeta, (int, float))
-            or math.isnan(zeta)
-            or zeta < 0
-        ):
-            raise param_error(name, "zeta", "a float >= 0 or math.inf", zeta)
-        if not callable(oracle):
-            raise TypeError(
-                f"The 'oracle' of {name}.select must be callable: oracle(indices) -> "
-                f"the labels b of those rows."
-            )
+        s = _budget(self.budget, name)
+        zeta = check_param(self.zeta, OneOf(Real(0), Options(math.inf)), "zeta", name)
+        check_callable(
+            oracle,
+            "oracle",
+            f"{name}.select",
+            "a callable oracle(indices) -> the labels b of those rows",
+        )
         rng = check_seed(self.seed, name)
         cl = kz_clustering(A, k, z=1.0, rng=rng)
         centers = cl.center_indices

@@ -18,18 +18,31 @@ k new centres queried each round, a fresh sample each round from the clustering 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
+from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 
 from .._progress import progress_range
 from .._validation import (
+    Bool,
+    Int,
+    NoneOr,
+    Options,
+    Real,
     _is_tensor,
+    check_callable,
     check_embeddings,
+    check_instance,
     check_int,
+    check_param,
+    check_real,
     check_seed,
     check_values,
+    check_vector,
     param_error,
 )
 from ..result import Selection
@@ -44,25 +57,98 @@ __all__ = [
 
 Oracle = Callable[[np.ndarray], np.ndarray]
 
+_BYTES_PER_DRAW = 48  # index, uniform, probability, weight and the Selection's copies
+
+
+def _memory_bytes() -> float:
+    """Physical memory of this machine in bytes (inf where the OS does not say)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return math.inf
+
+
+def _check_sample_size(s: int, name: str, value, func: str, *, copies: int = 1) -> int:
+    """Refuse a sample of ``s`` draws (``copies`` times over) whose arrays cannot fit in this
+    machine's memory, naming the argument ``name`` that set it (``budget`` or ``epsilon``)."""
+    need = s * _BYTES_PER_DRAW * copies  # an int: exact however large
+    have = _memory_bytes()
+    if need > have:
+        raise param_error(
+            func,
+            name,
+            f"a value whose sample size fits in memory (s = {_big(s)} draws need about "
+            f"{_big(need // 2**30)} GiB; this machine has {have / 2**30:.3g} GiB)",
+            value,
+        )
+    return s
+
+
+def _big(x: int) -> str:
+    """``x`` in 4 significant digits, also beyond the float range."""
+    digits = str(x)
+    return f"{x:.4g}" if len(digits) < 300 else f"{digits[0]}.{digits[1:4]}e+{len(digits) - 1}"
+
+
+def _sample_size(epsilon: float) -> int:
+    try:
+        return math.ceil(epsilon**-2 * (2 + 2 * epsilon / 3))
+    except OverflowError:  # epsilon below 1e-154: exact rational arithmetic
+        e = Fraction(epsilon)
+        return math.ceil(2 / e**2 + Fraction(2, 3) / e)
+
 
 def sample_size_for_epsilon(epsilon: float) -> int:
-    """Theorem 5's sample size ``s = ceil(eps^-2 (2 + 2 eps / 3))``."""
-    if not (isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and epsilon > 0):
-        raise param_error("SensitivitySampling", "epsilon", "a finite float > 0", epsilon)
-    return math.ceil(epsilon**-2 * (2 + 2 * epsilon / 3))
+    """Theorem 5's sample size ``s = ceil(eps^-2 (2 + 2 eps / 3))`` for a finite ``epsilon > 0``."""
+    return _sample_size(
+        check_real(epsilon, "epsilon", "sample_size_for_epsilon", low=0, low_open=True)
+    )
 
 
-def sensitivity_probabilities(loss_hat: np.ndarray, v: np.ndarray, lam: float) -> np.ndarray:
-    """``p_e = (l_hat(e) + lam v(e)) / (lam Phi + sum l_hat)`` (step 3 of Algorithm 1).
-
-    When every numerator is 0 (all estimated losses 0 and every point a centre) any sample is
-    exact; the uniform distribution is returned.
-    """
-    num = loss_hat + lam * v
-    total = num.sum()
+def _probabilities(loss_hat: np.ndarray, v: np.ndarray, lam: float) -> np.ndarray:
+    """:func:`sensitivity_probabilities` on checked input. When the float64 sum overflows (losses
+    or costs near 1e308) both terms are first divided by the largest of them, which leaves ``p``
+    unchanged and finite."""
+    with np.errstate(over="ignore"):
+        num = loss_hat + lam * v
+        total = num.sum()
+    if not np.isfinite(total):
+        scale = max(float(loss_hat.max()), float(v.max()))
+        num = loss_hat / scale + lam * (v / scale)
+        total = num.sum()
     if total <= 0:
         return np.full(num.shape[0], 1.0 / num.shape[0])
     return num / total
+
+
+def _total(values: np.ndarray) -> float:
+    """``sum(values)`` as a float (inf where the float64 sum overflows, without a warning)."""
+    with np.errstate(over="ignore"):
+        return float(values.sum())
+
+
+def sensitivity_probabilities(loss_hat, v, lam: float) -> np.ndarray:
+    """``p_e = (l_hat(e) + lam v(e)) / (lam Phi + sum l_hat)`` (step 3 of Algorithm 1).
+
+    Parameters
+    ----------
+    loss_hat : array-like of shape (n,)
+        Estimated losses ``l(A(e))``, finite and >= 0.
+    v : array-like of shape (n,)
+        Clustering costs ``dist(e, A(e))^z``, finite and >= 0; ``Phi = sum(v)``.
+    lam : float >= 0
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        Probabilities summing to 1. When every numerator is 0 (all estimated losses 0 and every
+        point a centre) any sample is exact; the uniform distribution is returned. O(n).
+    """
+    func = "sensitivity_probabilities"
+    loss_hat = check_vector(loss_hat, None, "loss_hat", func, nonnegative=True)
+    v = check_vector(v, loss_hat.shape[0], "v", func, nonnegative=True)
+    lam = check_real(lam, "lam", func, low=0.0)
+    return _probabilities(loss_hat, v, lam)
 
 
 def total_loss_estimate(selection: Selection, losses) -> float:
@@ -70,8 +156,31 @@ def total_loss_estimate(selection: Selection, losses) -> float:
 
     ``losses`` holds the true losses of ``selection.indices``, in the same order (shape (s,)).
     """
-    losses = check_values(losses, len(selection), "total_loss_estimate", "losses")
+    func = "total_loss_estimate"
+    check_instance(selection, Selection, "selection", func)
+    losses = check_values(losses, len(selection), func, "losses")
     return float(np.dot(selection.weights, losses))
+
+
+class _Params(NamedTuple):
+    k: int
+    s: int
+    z: float
+    lam: float
+    rounds: int
+    rng: np.random.Generator
+    progress: bool
+    backend: str
+
+
+_CONSTRAINTS = {
+    "rounds": Int(1),
+    "z": Real(1),
+    "lam": Real(0),
+    "progress": Bool(),
+    "backend": Options("auto", "sklearn", "faiss"),
+    "epsilon": NoneOr(Real(0, closed="neither")),
+}
 
 
 class SensitivitySampling:
@@ -129,54 +238,63 @@ class SensitivitySampling:
         self.backend = backend
 
     # ------------------------------------------------------------------ validation
-    def _check_params(self, n: int) -> tuple[int, int, float, float, int]:
+    def check_params(self, n: int) -> _Params:
+        """Validate every parameter for ``n`` rows and return them in normal form.
+
+        The one check of the parameters, shared by every engine (in memory and
+        :mod:`subsel.distributed.dask`), so that they refuse the same things.
+        """
         name = type(self).__name__
-        rounds = check_int(self.rounds, "rounds", name, low=1)
+        c = {
+            key: check_param(getattr(self, key), con, key, name)
+            for key, con in _CONSTRAINTS.items()
+        }
+        rounds = c["rounds"]
         k = check_int(
             self.n_clusters, "n_clusters", name, low=1, high=n, high_label="n", extra=f" (n={n})"
         )
         if k * rounds > n:
-            raise ValueError(
-                f"SensitivitySampling queries n_clusters * rounds = {k * rounds} distinct points, "
-                f"more than the n={n} rows of X; lower 'n_clusters' or 'rounds'."
+            raise param_error(
+                name,
+                "n_clusters",
+                f"an int with n_clusters * rounds <= n (n={n}, rounds={rounds}: at most "
+                f"{n // rounds}), as every round queries n_clusters new points",
+                self.n_clusters,
             )
-        if (self.budget is None) == (self.epsilon is None):
-            raise ValueError(
-                "SensitivitySampling needs exactly one of 'budget' (the sample size) "
-                "and 'epsilon' (the accuracy, which sets the sample size)."
+        both = "(give exactly one of 'budget', the sample size, and 'epsilon', the accuracy)"
+        if self.epsilon is None:
+            if self.budget is None:
+                raise param_error(name, "budget", f"an int >= 1 {both}", None)
+            s = _check_sample_size(
+                check_int(self.budget, "budget", name, low=1),
+                "budget",
+                self.budget,
+                name,
+                copies=rounds,
             )
-        if self.budget is not None:
-            s = check_int(self.budget, "budget", name, low=1)
         else:
-            s = sample_size_for_epsilon(self.epsilon)
-        for key, low in (("z", 1.0), ("lam", 0.0)):
-            value = getattr(self, key)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < low
-            ):
-                raise param_error(name, key, f"a finite float >= {low:g}", value)
-        return k, s, float(self.z), float(self.lam), rounds
+            if self.budget is not None:
+                raise param_error(
+                    name, "epsilon", f"None when 'budget' is given {both}", self.epsilon
+                )
+            s = _check_sample_size(
+                _sample_size(c["epsilon"]), "epsilon", self.epsilon, name, copies=rounds
+            )
+        return _Params(
+            k, s, c["z"], c["lam"], rounds, check_seed(self.seed, name), c["progress"], c["backend"]
+        )
 
     @staticmethod
-    def _query(oracle: Oracle, indices: np.ndarray) -> np.ndarray:
-        if not callable(oracle):
-            raise TypeError(
-                "The 'oracle' of SensitivitySampling.select must be callable: "
-                "oracle(indices) -> losses of those points."
-            )
+    def _query(oracle: Oracle, indices: np.ndarray, func: str = "SensitivitySampling.select"):
+        """``oracle(indices)`` as a float64 vector of len(indices) finite losses >= 0."""
         out = oracle(indices.copy())
         if _is_tensor(out):
             out = out.detach().cpu().numpy()
-        return check_values(
-            out, len(indices), "SensitivitySampling.select", "oracle's losses", nonnegative=True
-        )
+        return check_values(out, len(indices), func, "oracle's losses", nonnegative=True)
 
     # ------------------------------------------------------------------ selection
     def _draw(self, rng, loss_hat, v, lam, s):
-        p = sensitivity_probabilities(loss_hat, v, lam)
+        p = _probabilities(loss_hat, v, lam)
         idx = rng.choice(p.shape[0], size=s, replace=True, p=p)
         return idx, p[idx], 1.0 / (s * p[idx])
 
@@ -199,12 +317,15 @@ class SensitivitySampling:
             ``center_losses`` and, for r > 1, ``rounds`` (one dict per round).
         """
         start = time.perf_counter()
-        X = check_embeddings(X, "SensitivitySampling.select", dtype=None)
+        func = "SensitivitySampling.select"
+        X = check_embeddings(X, func, dtype=None, distances=True)
+        k, s, z, lam, rounds, rng, progress, backend = self.check_params(X.shape[0])
         n = X.shape[0]
-        k, s, z, lam, rounds = self._check_params(n)
-        rng = check_seed(self.seed, "SensitivitySampling")
+        check_callable(
+            oracle, "oracle", func, "a callable oracle(indices) -> losses of those points"
+        )
         if rounds == 1:
-            clustering = kz_clustering(X, k, z=z, rng=rng, backend=self.backend)
+            clustering = kz_clustering(X, k, z=z, rng=rng, backend=backend)
             centers = clustering.center_indices
             center_losses = self._query(oracle, centers)
             labels, v = clustering.labels, clustering.cost
@@ -215,7 +336,7 @@ class SensitivitySampling:
             best = np.full(n, np.inf)
             labels = np.zeros(n, dtype=np.int64)
             per_round = []
-            for i in progress_range(rounds, self.progress, "sensitivity sampling rounds"):
+            for i in progress_range(rounds, progress, "sensitivity sampling rounds"):
                 new = centers[i * k : (i + 1) * k]
                 center_losses = np.concatenate([center_losses, self._query(oracle, new)])
                 lab, cost = assign(X, X[new], z)
@@ -245,7 +366,7 @@ class SensitivitySampling:
             )
         extra = {
             "phi": float(v.sum()),
-            "loss_hat_total": float(loss_hat.sum()),
+            "loss_hat_total": _total(loss_hat),
             "center_losses": center_losses,
             "s": s,
             "z": z,
