@@ -7,18 +7,20 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import as_real_array, check_int, input_error
+
 __all__ = ["Selection"]
 
 
 def _as_1d(value, name: str, dtype, n: int | None) -> np.ndarray | None:
     if value is None:
         return None
-    arr = np.asarray(value, dtype=dtype)
+    arr = as_real_array(value, name, "Selection").astype(dtype, copy=False)
     if arr.ndim != 1:
-        raise ValueError(f"Selection.{name} must be 1-d; got shape {arr.shape}.")
+        raise input_error("Selection", name, f"must be 1-d; got shape {arr.shape}")
     if n is not None and arr.shape[0] != n:
-        raise ValueError(
-            f"Selection.{name} must have one entry per selected index ({n}); got {arr.shape[0]}."
+        raise input_error(
+            "Selection", name, f"must have one entry per selected index ({n}); got {arr.shape[0]}"
         )
     return arr
 
@@ -58,13 +60,15 @@ class Selection:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        idx = np.asarray(self.indices)
+        idx = as_real_array(self.indices, "indices", "Selection")
         if idx.ndim != 1:
-            raise ValueError(f"Selection.indices must be 1-d; got shape {idx.shape}.")
+            raise input_error("Selection", "indices", f"must be 1-d; got shape {idx.shape}")
         if idx.size and not np.issubdtype(idx.dtype, np.integer):
-            raise TypeError(f"Selection.indices must be integers; got dtype {idx.dtype}.")
+            raise input_error(
+                "Selection", "indices", f"must be integers; got dtype {idx.dtype}", kind=TypeError
+            )
         if idx.size and idx.min() < 0:
-            raise ValueError("Selection.indices must be >= 0.")
+            raise input_error("Selection", "indices", f"must be >= 0; got {int(idx.min())}")
         idx = idx.astype(np.int64, copy=False)
         n = idx.shape[0]
         object.__setattr__(self, "indices", idx)
@@ -83,9 +87,11 @@ class Selection:
 
     def mask(self, n: int) -> np.ndarray:
         """Boolean mask of shape ``(n,)`` with the chosen positions set."""
+        n = check_int(n, "n", "Selection.mask", low=0)
         if len(self) and int(self.indices.max()) >= n:
             raise ValueError(
-                f"Selection has index {int(self.indices.max())}, out of range for n={n}."
+                f"The 'n' parameter of Selection.mask must be an int > every index (the selection "
+                f"has index {int(self.indices.max())}, out of range for a smaller n). Got {n} instead."
             )
         out = np.zeros(n, dtype=bool)
         out[self.indices] = True

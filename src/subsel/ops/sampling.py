@@ -23,6 +23,7 @@ from .._validation import (
     check_mask,
     check_positive_float,
     check_scores,
+    param_error,
 )
 from ._common import gumbel_like, prepare, rank_mask
 from ._subset_prob import log_prob_dp, log_prob_quadrature
@@ -150,9 +151,11 @@ def subset_log_prob(
     if method == "auto":
         method = "dp" if k_max <= 10 else "quadrature"
     if method == "dp" and k_max > 20:
-        raise ValueError(
-            f"subset_log_prob(method='dp') costs O(2^k k); subsets of size {k_max} > 20 are too large. "
-            f"Use method='quadrature' (or 'auto')."
+        raise param_error(
+            func,
+            "method",
+            f"'quadrature' or 'auto' for subsets of size {k_max} > 20 ('dp' costs O(2^k k))",
+            method,
         )
     if method == "dp":
         out = log_prob_dp(x2, m2)
