@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-# Tests marked `slow` run only with SLOW=1.
-test: setup
+# Tests marked `slow` run only with SLOW=1. Lint first: a style slip fails as fast as a test.
+test: setup lint
 	SLOW=$(SLOW) $(PY) -m pytest -q
 
 demo: setup

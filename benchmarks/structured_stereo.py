@@ -69,9 +69,9 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import cpu_label, git_commit  # noqa: E402  (benchmarks/_env.py)
-from subsel._io import atomic_write_text  # noqa: E402
-from subsel.structured import (  # noqa: E402
+from _env import cpu_label, git_commit
+from subsel._io import atomic_write_text
+from subsel.structured import (
     DivMBest,
     HammingBall,
     LabelCost,

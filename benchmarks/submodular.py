@@ -72,7 +72,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import ROOT, cpu_label, git_commit, peak_bytes, reset_peak, rss_bytes  # noqa: E402
+from _env import ROOT, cpu_label, git_commit, peak_bytes, reset_peak, rss_bytes
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "submodular.json"
 D = 1024

@@ -248,7 +248,8 @@ def _regression_html(records: list[dict]) -> str:
         head + "<p>Validation 1 - R&sup2; of least squares on s weighted points (diamonds, 100 "
         "repetitions), ours with k = 500 clusters and with k = 10% of n as the paper does. The paper "
         "finds its method almost on par with leverage scores; here k = 10% of n beats uniform and "
-        "k = 500 from s = 500 on, and leverage scores stay best.</p>" + html_table(["s", *names], rows)
+        "k = 500 from s = 500 on, and leverage scores stay best.</p>"
+        + html_table(["s", *names], rows)
     )
 
 

@@ -96,7 +96,7 @@ def read_parquet_embeddings(path: str | Path, columns: list[str] | None = None):
         raise ValueError(f"embeddings {path}: no such file or folder.")
     try:
         df = dd.read_parquet(str(path), columns=columns)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds; report them as one
+    except Exception as exc:
         raise ValueError(f"embeddings {path}: cannot read it as Parquet ({exc}).") from exc
     return as_dask_array(df, name=f"embeddings {path}")
 

@@ -22,7 +22,7 @@ import os
 import warnings
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from .._validation import check_bool, check_choice, check_positive_float
 from ._common import prepare, rank_mask
