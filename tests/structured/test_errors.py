@@ -107,3 +107,16 @@ def test_complex_input_is_refused_everywhere():
     img = np.zeros((4, 4, 3)) * z
     scr = np.zeros((4, 4), int)
     _refused(TypeError, "image", lambda: segmentation_crf(img, scr))
+
+
+def test_segmentation_without_scikit_image_names_the_extra(monkeypatch):
+    import sys
+
+    from subsel.structured import interactive_segmentation
+
+    monkeypatch.setitem(sys.modules, "skimage.graph", None)  # import now raises ImportError
+    img = np.zeros((6, 6, 3), dtype=np.uint8)
+    scr = -np.ones((6, 6), dtype=int)
+    scr[0, 0], scr[5, 5] = 0, 1
+    with pytest.raises(ImportError, match=r"subsel\[segmentation\]"):
+        interactive_segmentation(img, scr, M=1)

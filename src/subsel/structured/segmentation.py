@@ -141,9 +141,22 @@ def _colour_scores(
     return out
 
 
+def _import_mcp():
+    """scikit-image's minimum-cost-path solver, or an ImportError that names the extra."""
+    try:
+        from skimage.graph import MCP_Geometric
+    except ImportError as exc:
+        raise ImportError(
+            "interactive segmentation needs scikit-image (geodesic distances), which is not "
+            "installed; install it with pip install 'subsel[segmentation]' (or scikit-image)."
+        ) from exc
+    return MCP_Geometric
+
+
 def _geodesic(img: np.ndarray, seeds: np.ndarray, contrast: float) -> np.ndarray:
     from scipy import ndimage
-    from skimage.graph import MCP_Geometric
+
+    mcp = _import_mcp()
 
     f = img.astype(np.float64)
     grad = np.zeros(img.shape[:2])
@@ -151,7 +164,7 @@ def _geodesic(img: np.ndarray, seeds: np.ndarray, contrast: float) -> np.ndarray
         grad += ndimage.sobel(f[..., ch], 0) ** 2 + ndimage.sobel(f[..., ch], 1) ** 2
     grad = np.sqrt(grad)
     cost = 1.0 + contrast * grad / max(grad.mean(), 1e-12)
-    dist, _ = MCP_Geometric(cost).find_costs(np.argwhere(seeds))
+    dist, _ = mcp(cost).find_costs(np.argwhere(seeds))
     return dist
 
 
@@ -193,6 +206,7 @@ def segmentation_crf(
     """
     func = "segmentation_crf"
     img, scr = check_scribbles(image, scribbles, func)
+    _import_mcp()  # the optional dependency, checked before any work
     n_components = check_int(n_components, "n_components", func, low=1)
     smoothness = check_real(smoothness, "smoothness", func, low=0.0)
     spatial = check_real(spatial, "spatial", func, low=0.0)
@@ -246,6 +260,7 @@ def interactive_segmentation(
     """
     func = "interactive_segmentation"
     img, scr = check_scribbles(image, scribbles, func)
+    _import_mcp()  # the optional dependency, checked before any work
     M = check_int(M, "M", func, low=1)
     return_crf = check_bool(return_crf, "return_crf", func)
     if model is not None and not isinstance(model, dict):
