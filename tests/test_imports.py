@@ -14,6 +14,7 @@ LEVELS = {
     "__init__": 4,
     "_progress": 0,
     "_validation": 0,
+    "_selector": 0,
     "_io": 0,
     "result": 0,
     "ops": 1,
@@ -31,6 +32,7 @@ LEVELS = {
 ALLOWED = {
     ("result", "_validation"),
     ("_io", "_validation"),
+    ("_selector", "_validation"),
     ("structured", "submodular"),
     ("cli", "report"),
     ("cli", "distributed"),  # the --engine dask option

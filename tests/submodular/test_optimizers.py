@@ -142,7 +142,7 @@ def test_initial_subset_is_given_and_not_returned():
     init = [3, 17]
     sel = maximize(f, 5, initial_subset=init, optimizer="lazy")
     assert len(sel) == 5 and not set(sel.indices) & set(init)
-    assert sel.extra["initial_subset"] == init
+    assert sel.extra["initial"] == init
     total = f.evaluate(init + list(sel.indices))
     assert sum(sel.gains) == pytest.approx(total - f.evaluate(init))
     assert sel.extra["value"] == pytest.approx(total)

@@ -59,18 +59,20 @@ def test_stochastic_seed_reproducible():
 
 def test_params_are_stored_as_given_and_validated_in_fit():
     sel = SubmodularSelector(0, optimizer="nope")  # no error before fit
-    assert sel.get_params()["n_select"] == 0 and sel.get_params()["optimizer"] == "nope"
-    with pytest.raises(ValueError, match="'n_select' parameter of SubmodularSelector"):
+    assert sel.get_params()["budget"] == 0 and sel.get_params()["optimizer"] == "nope"
+    with pytest.raises(ValueError, match="'budget' parameter of SubmodularSelector"):
         sel.fit(_X())
-    sel.set_params(n_select=3)
+    sel.set_params(budget=3)
     with pytest.raises(ValueError, match="'optimizer' parameter of SubmodularSelector"):
         sel.fit(_X())
-    with pytest.raises(ValueError, match="Invalid parameter 'k'"):
+    with pytest.raises(
+        ValueError, match="'params' parameter of SubmodularSelector.set_params.*Got 'k'"
+    ):
         sel.set_params(k=3)
     assert "optimizer='nope'" in repr(sel)
     with pytest.raises(ValueError, match="'function' parameter"):
         SubmodularSelector(3, function="log_det").fit(_X())
-    with pytest.raises(ValueError, match="'n_select'.*\\(n=120\\)"):
+    with pytest.raises(ValueError, match="'budget'.*\\(n=120\\)"):
         SubmodularSelector(121).fit(_X())
     with pytest.raises(ValueError, match="'features' of FeatureBased must be >= 0"):
         SubmodularSelector(3, function="feature_based").fit(_X())

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._selector import ParamsMixin
 from .._validation import as_real_array, check_embeddings, check_int, input_error
 from ..result import Selection
 
@@ -78,7 +79,7 @@ def _check_probabilities(P: Any, n: int, func: str) -> np.ndarray:
     return np.clip(arr, 0.0, 1.0)
 
 
-class _UncertaintySampling:
+class _UncertaintySampling(ParamsMixin):
     """Shared logic: query the oracle once, score, take the ``budget`` most uncertain points.
 
     Subclasses define ``_scores(P) -> (key, gain)``, both of shape (n,): ``key`` ascending means

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress_range
+from .._selector import ParamsMixin
 from .._validation import (
     check_bool,
     check_choice,
@@ -44,7 +45,7 @@ _METRICS = ("euclidean",)
 # --------------------------------------------------------------------------------------------------
 
 
-class Uniform:
+class Uniform(ParamsMixin):
     """Uniform sampling of ``budget`` distinct points, without replacement.
 
     Every point is included with probability ``pi = budget / n``, so the Horvitz-Thompson weight
@@ -114,7 +115,7 @@ class Uniform:
 # --------------------------------------------------------------------------------------------------
 
 
-class KCenterGreedy:
+class KCenterGreedy(ParamsMixin):
     """Farthest-first traversal for the k-center (core-set) problem.
 
     Each step adds the point farthest from the current centres, i.e. the point that defines the

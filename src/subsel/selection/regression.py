@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._selector import ParamsMixin
 from .._validation import (
     NoneOr,
     OneOf,
@@ -142,7 +143,7 @@ def leverage_scores(
     return ((A @ RinvG) ** 2).sum(1)
 
 
-class LeverageScoreSampling:
+class LeverageScoreSampling(ParamsMixin):
     """Sample rows with probability proportional to their leverage scores (the regression baseline).
 
     Parameters
@@ -183,7 +184,7 @@ class LeverageScoreSampling:
         )
 
 
-class RegressionSensitivitySampling:
+class RegressionSensitivitySampling(ParamsMixin):
     """Algorithm 2: k-median clustering of the rows, labels queried at the centres only.
 
     Parameters

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._progress import progress_range
+from .._selector import ParamsMixin
 from .._validation import (
     Bool,
     Int,
@@ -183,7 +184,7 @@ _CONSTRAINTS = {
 }
 
 
-class SensitivitySampling:
+class SensitivitySampling(ParamsMixin):
     """Clustering-based sensitivity sampling (Algorithm 1; Algorithm 3 with ``rounds > 1``).
 
     Parameters
@@ -382,11 +383,4 @@ class SensitivitySampling:
             n_queries=int(centers.shape[0]),
             seconds=time.perf_counter() - start,
             extra=extra,
-        )
-
-    def __repr__(self):
-        return (
-            f"SensitivitySampling(n_clusters={self.n_clusters!r}, budget={self.budget!r}, "
-            f"epsilon={self.epsilon!r}, z={self.z!r}, lam={self.lam!r}, "
-            f"rounds={self.rounds!r}, seed={self.seed!r})"
         )

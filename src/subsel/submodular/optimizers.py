@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress_range
+from .._selector import resolve_alias
 from .._validation import (
     check_bool,
     check_choice,
@@ -68,10 +69,11 @@ def maximize(
     *,
     optimizer: str = "lazy",
     seed=None,
-    initial_subset=None,
+    initial=None,
     costs=None,
     progress: bool = False,
     stochastic_epsilon: float = 0.1,
+    initial_subset=None,
 ) -> Selection:
     r"""Greedily maximize a submodular set function.
 
@@ -81,15 +83,16 @@ def maximize(
         Anything with ``n``, ``init_state``, ``gains`` and ``update`` (see
         :mod:`subsel.submodular.functions`).
     budget : int or float
-        Without ``costs``: the number of items to add, an int in ``[1, n - len(initial_subset)]``.
+        Without ``costs``: the number of items to add, an int in ``[1, n - len(initial)]``.
         With ``costs``: the total cost allowed for the added items, a float > 0.
     optimizer : {"naive", "lazy", "stochastic"}, default "lazy"
         See the module docstring. ``"lazy"`` and ``"naive"`` return the same selection.
     seed : None, int or numpy.random.Generator
         Randomness of ``"stochastic"`` (a ``numpy.random.Generator``; no global state).
-    initial_subset : array-like of int, or bool mask of shape (n,), optional
-        Items already chosen (as in apricot): gains are measured given them, they are not
-        returned, and they do not count against ``budget`` (nor their costs).
+    initial : array-like of int, or bool mask of shape (n,), optional
+        Items already chosen (apricot's ``initial_subset``): gains are measured given them, they
+        are not returned, and they do not count against ``budget`` (nor their costs). The same
+        name as :class:`~subsel.selection.KCenterGreedy`'s ``initial``.
     costs : array-like of float, shape (n,), optional
         Item costs > 0. Then greedy picks the best gain-to-cost ratio among the affordable items
         until none is affordable, and the result is the better of that and the best single
@@ -101,6 +104,8 @@ def maximize(
         ``eps`` of ``"stochastic"``: sample size ``ceil((n' / k) log(1 / eps))`` with ``n'`` the
         candidates left at the start and ``k = budget`` (with costs, ``k`` = ``budget`` over the
         mean candidate cost, at least 1).
+    initial_subset : optional
+        The earlier name of ``initial`` (an alias; give one of the two).
 
     Returns
     -------
@@ -137,12 +142,14 @@ def maximize(
         high_open=True,
     )
     check_bool(progress, "progress", func)
-    initial = check_indices(initial_subset, n, "initial_subset", func)
+    iname = "initial" if initial_subset is None else "initial_subset"
+    initial = resolve_alias(func, "initial", initial, "initial_subset", initial_subset)
+    initial = check_indices(initial, n, iname, func)
     free = n - initial.shape[0]
     if free == 0:
         raise input_error(
             func,
-            "initial_subset",
+            iname,
             f"holds all n={n} items; nothing is left to select",
             "leave at least one item out of it",
         )
@@ -153,7 +160,7 @@ def maximize(
             func,
             low=1,
             high=free,
-            high_label="n - len(initial_subset)",
+            high_label=f"n - len({iname})",
             extra=f" (= {free})",
         )
         cost, total = None, None
@@ -213,7 +220,7 @@ def maximize(
     if value is not None:
         extra["value"] = float(value)
     if initial.shape[0]:
-        extra["initial_subset"] = initial.tolist()
+        extra["initial"] = initial.tolist()
     return Selection(
         indices=np.asarray(order, dtype=np.int64),
         gains=np.asarray(gains, dtype=np.float64),

@@ -1,12 +1,12 @@
-"""A scikit-learn style selector for the common case: pick ``n_select`` representative rows."""
+"""A scikit-learn style selector for the common case: pick ``budget`` representative rows."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
 
+from .._selector import ParamsMixin, resolve_alias
 from .._validation import (
     check_bool,
     check_choice,
@@ -29,13 +29,19 @@ __all__ = ["SubmodularSelector"]
 FUNCTIONS = ("facility_location", "feature_based", "graph_cut")
 
 
-class SubmodularSelector:
-    """Choose ``n_select`` rows of ``X`` by greedy submodular maximization.
+class SubmodularSelector(ParamsMixin):
+    """Choose ``budget`` rows of ``X`` by greedy submodular maximization.
+
+    Follows the selector protocol of :mod:`subsel.selection` (settings stored as given and
+    validated in :meth:`select`, ``get_params`` / ``set_params`` for ``sklearn.base.clone``),
+    plus scikit-learn's ``fit`` / ``transform``.
 
     Parameters
     ----------
-    n_select : int
+    budget : int
         Number of rows to choose, in ``[1, n]``.
+    n_select : int, optional
+        The earlier name of ``budget`` (kept as an alias; give one of the two).
     function : {"facility_location", "feature_based", "graph_cut"}, default "facility_location"
         ``"facility_location"``: :meth:`FacilityLocation.from_features` on ``X`` (with
         ``metric``, ``kernel``, ``n_neighbors``, ``backend``); ``"feature_based"``:
@@ -57,7 +63,7 @@ class SubmodularSelector:
 
     Attributes
     ----------
-    ranking_ : ndarray of int64, shape (n_select,)
+    ranking_ : ndarray of int64, shape (budget,)
         The chosen rows, in the order greedy chose them.
     gains_ : ndarray of float64, shape (n_select,)
         The marginal gain of each.
@@ -78,8 +84,9 @@ class SubmodularSelector:
 
     def __init__(
         self,
-        n_select,
+        budget=None,
         *,
+        n_select=None,
         function="facility_location",
         metric="euclidean",
         kernel="shift",
@@ -91,6 +98,7 @@ class SubmodularSelector:
         lam=0.5,
         progress=False,
     ):
+        self.budget = budget
         self.n_select = n_select
         self.function = function
         self.metric = metric
@@ -103,48 +111,15 @@ class SubmodularSelector:
         self.lam = lam
         self.progress = progress
 
-    # ------------------------------------------------------------------ scikit-learn protocol
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters, as given."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params) -> SubmodularSelector:
-        """Set constructor parameters (validated at the next :meth:`fit`)."""
-        valid = set(self._param_names())
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for SubmodularSelector; valid ones are "
-                    f"{sorted(valid)}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = {
-            p.name: p.default
-            for p in inspect.signature(type(self).__init__).parameters.values()
-            if p.default is not inspect.Parameter.empty
-        }
-        shown = [repr(self.n_select)] + [
-            f"{k}={v!r}"
-            for k, v in self.get_params().items()
-            if k != "n_select" and not (k in defaults and _same(v, defaults[k]))
-        ]
-        return f"SubmodularSelector({', '.join(shown)})"
-
     # ------------------------------------------------------------------ work
     def _checked_params(self, n: int) -> dict[str, Any]:
         """Every constructor parameter, checked (all of them, whichever function is used)."""
         func = "SubmodularSelector"
+        name = "budget" if self.n_select is None else "n_select"
+        budget = resolve_alias(func, "budget", self.budget, "n_select", self.n_select)
         p = {
-            "n_select": check_int(
-                self.n_select, "n_select", func, low=1, high=n, high_label="n", extra=f" (n={n})"
+            "budget": check_int(
+                budget, name, func, low=1, high=n, high_label="n", extra=f" (n={n})"
             ),
             "function": check_choice(self.function, FUNCTIONS, "function", func),
             "metric": check_choice(self.metric, METRICS, "metric", func),
@@ -198,7 +173,7 @@ class SubmodularSelector:
         p = self._checked_params(X.shape[0])
         f = self._set_function(X, p)
         return maximize(
-            f, p["n_select"], optimizer=p["optimizer"], seed=self.seed, progress=p["progress"]
+            f, p["budget"], optimizer=p["optimizer"], seed=self.seed, progress=p["progress"]
         )
 
     def fit(self, X, y=None) -> SubmodularSelector:
@@ -227,10 +202,3 @@ class SubmodularSelector:
     def fit_transform(self, X, y=None) -> np.ndarray:
         """``fit(X).transform(X)``."""
         return self.fit(X, y).transform(X)
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b) and type(a) is type(b)
-    except Exception:
-        return False
