@@ -210,7 +210,7 @@ SPECS: list[CallSpec] = [
             budget=2,
             optimizer="stochastic",
             seed=0,
-            initial_subset=[0, 4],
+            initial=[0, 4],
             progress=False,
             stochastic_epsilon=0.1,
         ),
@@ -220,11 +220,11 @@ SPECS: list[CallSpec] = [
             "budget": "int",
             "optimizer": "choice",
             "seed": "seed",
-            "initial_subset": "array(2)",
+            "initial": "array(2)",
             "progress": "flag",
             "stochastic_epsilon": "pos_real",
         },
-        skip={"initial_subset:empty": EMPTY_SET},
+        skip={"initial:empty": EMPTY_SET},
     ),
     CallSpec(
         name="maximize[budget, epsilon]",
@@ -249,7 +249,7 @@ SPECS: list[CallSpec] = [
         name="SubmodularSelector",
         valid=lambda: dict(
             X=_X(n=12),
-            n_select=3,
+            budget=3,
             function="facility_location",
             metric="euclidean",
             kernel="shift",
@@ -264,7 +264,7 @@ SPECS: list[CallSpec] = [
         call=_selector,
         args={
             "X": "array(12, 3)",
-            "n_select": "pos_int",
+            "budget": "pos_int",
             "function": "choice",
             "metric": "choice",
             "kernel": "choice",
@@ -279,9 +279,9 @@ SPECS: list[CallSpec] = [
     ),
     CallSpec(
         name="SubmodularSelector[ints, reals]",
-        valid=lambda: dict(X=_X(n=12), n_select=3, lam=0.5),
+        valid=lambda: dict(X=_X(n=12), budget=3, lam=0.5),
         call=_selector,
-        args={"n_select": "int", "lam": "real"},
+        args={"budget": "int", "lam": "real"},
     ),
     # ----------------------------------------------------------------- helpers
     CallSpec(
