@@ -186,3 +186,23 @@ def test_forest_enumeration_is_in_exact_decreasing_order(with_costs):
     assert all(a >= b - 1e-9 for a, b in itertools.pairwise(seq))
     top = sorted(firsts.values(), reverse=True)[:20]
     np.testing.assert_allclose(top, vals[:20], atol=1e-9)
+
+
+def test_hamming_ball_masks_keep_the_strokes_on_a_grid():
+    """Loopy max-product with the Hamming-ball factor once returned an all-background second mask
+    (new, but far worse than a one-pixel change of the first, and against the strokes)."""
+    from subsel.structured import interactive_segmentation
+
+    rng = np.random.default_rng(0)
+    img = np.zeros((20, 28, 3)) + (40, 60, 200)
+    img[5:15, 7:20] = (230, 200, 40)
+    img = np.clip(img + rng.normal(0, 15, img.shape), 0, 255).astype(np.uint8)
+    scr = np.full(img.shape[:2], -1)
+    scr[9:11, 11:16] = 1
+    scr[1, :] = 0
+    scr[:, 1] = 0
+    masks = interactive_segmentation(img, scr, M=3, diversity="hamming_ball")
+    assert len({m.tobytes() for m in masks}) == 3
+    for m in masks:
+        assert m[scr == 1].all() and not m[scr == 0].any()
+        assert m.sum() >= 100  # the box is 130 pixels; no mask collapses to the background

@@ -65,7 +65,7 @@ class SubmodularSelector(ParamsMixin):
     ----------
     ranking_ : ndarray of int64, shape (budget,)
         The chosen rows, in the order greedy chose them.
-    gains_ : ndarray of float64, shape (n_select,)
+    gains_ : ndarray of float64, shape (budget,)
         The marginal gain of each.
     selection_ : Selection
         The full result of :func:`maximize`.
