@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,8 @@ def test_demo_writes_report(tmp_path, monkeypatch):
     assert len(pngs) >= 2
     for png in pngs:
         assert png.read_bytes().startswith(PNG_MAGIC)
-        assert f'src="{png.name}"' in text
+        # Embedded (the page is one file), so that it shows its figures anywhere.
+        assert f'src="data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}"' in text
     # Only the given path was touched, and no temporary files were left.
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
     assert not [p for p in out.rglob("*") if p.name.startswith(".")]

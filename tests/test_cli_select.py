@@ -91,7 +91,7 @@ def test_uncertainty_method_reads_probabilities(files):
     [
         (["--clusters", 10, "--budget", 40], "--losses"),
         (["--budget", 40, "--losses", "loss.npy"], "--clusters"),
-        (["--method", "uniform", "--budget", 999], "'budget'"),
+        (["--method", "uniform", "--budget", 999], "--budget must be"),
         (["--method", "magic", "--budget", 4], "--method"),
         (["--method", "margin", "--budget", 4], "--probabilities"),
     ],

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from subsel.demos import default_results_dir
 from subsel.demos import selection as demo
 from tests.common.stats import mean_within
 
@@ -58,10 +59,18 @@ def test_nn_records_become_a_table_and_a_plot(tmp_path, monkeypatch):
     path = tmp_path / "benchmarks" / "results" / "selection_nn.json"
     path.write_text(json.dumps(records))
     monkeypatch.chdir(tmp_path)
-    table = demo.nn_table(demo.load_records("selection_nn"))
+    results = default_results_dir()
+    assert results == tmp_path / "benchmarks" / "results"
+    table = demo.nn_table(demo.load_records(results, "selection_nn"))
     assert table["fmnist"]["loss"][2000] == (0.81, 0.01, 10, None, 400)
     assert set(table["fmnist"]) == {"uniform", "loss"} and 4000 not in table["fmnist"]["loss"]
     html = demo._nn_html(table)
     assert "0.8140" in html  # the paper's row beside ours at k = 2000
+    card = demo.nn_scorecard(table)
+    assert card.met is None  # no peer at k = 2000 in these records
+    assert "0.810" in card.ours or card.ours == ""
     path.write_text("{not json")
-    assert demo.load_records("selection_nn") == []
+    assert demo.load_records(results, "selection_nn") == []
+    assert demo.load_records(None, "selection_nn") == []
+    monkeypatch.chdir(tmp_path / "benchmarks")
+    assert default_results_dir() is None

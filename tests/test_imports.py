@@ -26,6 +26,8 @@ LEVELS = {
     "distributed": 3,
     "report": 3,
     "cli": 3,
+    "_cli_errors": 3,  # the command line's one-line errors
+    "_cli_diverse": 3,  # `subsel diverse`
     "demos": 3,
 }
 # Same-level imports that the design allows.
@@ -37,6 +39,9 @@ ALLOWED = {
     ("cli", "report"),
     ("cli", "distributed"),  # the --engine dask option
     ("cli", "demos"),
+    ("cli", "_cli_errors"),
+    ("cli", "_cli_diverse"),
+    ("_cli_diverse", "_cli_errors"),
     ("demos", "report"),
     ("report", "demos"),
 }

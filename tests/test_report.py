@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +16,17 @@ from matplotlib.figure import Figure
 
 from subsel.demos import sampling
 from subsel.ops import subset_log_prob
-from subsel.report import Section, html_table, save_figure, write_report
+from subsel.report import (
+    DASH,
+    Section,
+    details,
+    embed_figure,
+    fmt,
+    html_table,
+    pivot_table,
+    save_figure,
+    write_report,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -39,8 +52,12 @@ def test_write_report_titles_figures_and_no_temporaries(tmp_path):
     for s in sections:
         assert html.escape(s.title) in text
     assert "First & <one>" not in text  # titles are escaped
-    assert 'src="a.png"' in text and 'src="sub/b.png"' in text
-    assert 'src="missing.png"' not in text and "missing.png" in text
+    # Figures are embedded (data URIs), whether listed by absolute or report-relative path.
+    srcs = re.findall(r'<img src="([^"]+)"', text)
+    assert len(srcs) == 2
+    for src, png in zip(srcs, (fig_a, fig_b), strict=True):
+        assert src == "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+    assert "Figure not available: missing.png" in text
     assert "<p>body two</p>" in text and "not built yet" in text
     assert fig_a.read_bytes().startswith(PNG_MAGIC)
     assert fig_b.read_bytes().startswith(PNG_MAGIC)
@@ -50,6 +67,48 @@ def test_write_report_titles_figures_and_no_temporaries(tmp_path):
     write_report(sections[:1], out)
     assert "Second" not in index.read_text(encoding="utf-8")
     assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+
+
+def test_relative_out_dir_finds_its_figures(tmp_path, monkeypatch):
+    """The bug of ``make demo``: a relative report folder was applied twice to figure paths."""
+    monkeypatch.chdir(tmp_path)
+    fig = save_figure(_small_figure(), Path("demo-report") / "x.png")
+    assert fig.is_absolute() and fig.is_file()
+    for listed in (fig, "x.png"):
+        index = write_report([Section("S", figures=[listed])], "demo-report")
+        text = index.read_text(encoding="utf-8")
+        assert "Figure not available" not in text
+        assert text.count('src="data:image/png;base64,') == 1
+
+
+def test_figures_in_the_body_and_with_captions(tmp_path):
+    fig = save_figure(_small_figure(), tmp_path / "f.png")
+    inline = embed_figure(fig, "A caption & more")
+    assert inline.count('src="data:image/png;base64,') == 1
+    assert "<figcaption>A caption &amp; more</figcaption>" in inline
+    assert "Figure not available: gone.png" in embed_figure(tmp_path / "gone.png")
+    index = write_report([Section("S", "<p>x</p>" + inline, [(fig, "listed")])], tmp_path)
+    text = index.read_text(encoding="utf-8")
+    assert text.count('src="data:image/png;base64,') == 2 and "<figcaption>listed" in text
+
+
+def test_cells_never_read_none_or_nan():
+    table = html_table(["a", "b", "c", "d"], [[None, float("nan"), "", "None"], [1, 2.5, "x", 0]])
+    cells = re.findall(r"<td>([^<]*)</td>", table)
+    assert cells == [DASH, DASH, DASH, DASH, "1", "2.5", "x", "0"]
+    assert fmt(float("inf")) == DASH and fmt(0.123456, ".3f") == "0.123" and fmt(7) == "7"
+
+
+def test_pivot_table_one_row_per_setting():
+    cells = {("uniform", 100): 0.5, ("uniform", 1000): 0.25, ("ours", 100): 0.4}
+    table = pivot_table(cells, row_label="method", col_label=lambda s: f"s = {s}")
+    assert re.findall(r"<th>([^<]*)</th>", table) == ["method", "s = 100", "s = 1000"]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
+    assert [re.findall(r"<td>([^<]*)</td>", r) for r in rows] == [
+        ["ours", "0.4", DASH],
+        ["uniform", "0.5", "0.25"],
+    ]
+    assert details("All records", table).startswith("<details><summary>All records</summary>")
 
 
 def test_html_table_escapes_cells():

@@ -3,17 +3,39 @@
 
 from __future__ import annotations
 
+import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 
 from . import __version__
+from ._cli_diverse import diverse as _diverse_command
+from ._cli_errors import library_error, one_line_exit
+
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """The command group: every failure, typer's usage errors included, is one line on stderr
+    and exit status 2 (the console script and ``CliRunner`` both go through :meth:`main`)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        # One program name in usage lines and hints ("root" under CliRunner, "cli.py" with -m).
+        code = one_line_exit(
+            super().main, args=args, prog_name="subsel", complete_var=complete_var, **extra
+        )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="subsel: choosing subsets in machine learning.",
 )
 
@@ -49,14 +71,28 @@ def demo(
     ),
     samples: Annotated[int, typer.Option("--samples", help="Samples per temperature.")] = 10000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (>= 0).")] = 0,
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            "--results",
+            help="Folder of benchmark records (*.json). Default: benchmarks/results under the "
+            "current folder, when present.",
+        ),
+    ] = None,
 ) -> None:
-    """Write an HTML report with plots (OUT/index.html), one section per part of the library."""
+    """Write an HTML report (OUT/index.html, one self-contained file): a scorecard of the papers'
+    headline results, then one section per part of the library.
+
+    Example: subsel demo --out demo-report --results benchmarks/results
+    """
     if samples < 1:
         _fail(f"--samples must be at least 1; got {samples}.")
     if not 0 <= seed < 2**63:
         _fail(f"--seed must be in [0, 2**63); got {seed}.")
     if out.exists() and not out.is_dir():
         _fail(f"--out {out} exists and is not a folder.")
+    if results is not None and not results.is_dir():
+        _fail(f"--results {results} is not a folder.")
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -73,6 +109,7 @@ def demo(
             task = bar.add_task("starting", total=1.0)
             index = build_report(
                 out,
+                results=results,
                 samples=samples,
                 seed=seed,
                 progress=lambda msg, frac: bar.update(task, description=msg, completed=frac),
@@ -82,7 +119,34 @@ def demo(
     typer.echo(str(index))
 
 
-METHODS = ("sensitivity", "uniform", "kcenter", "margin", "entropy", "least-confidence")
+class Method(StrEnum):
+    """The selection methods of ``subsel select`` (``--method``)."""
+
+    sensitivity = "sensitivity"
+    uniform = "uniform"
+    kcenter = "kcenter"
+    margin = "margin"
+    entropy = "entropy"
+    least_confidence = "least-confidence"
+
+
+METHODS = tuple(m.value for m in Method)
+UNCERTAINTY = ("margin", "entropy", "least-confidence")
+# Library parameter and input names -> what the user typed, for error messages.
+SELECT_FLAGS = {
+    "budget": "--budget",
+    "n_clusters": "--clusters",
+    "epsilon": "--epsilon",
+    "z": "--z",
+    "lam": "--lam",
+    "rounds": "--rounds",
+    "seed": "--seed",
+    "fit_size": "--fit-size",
+    "X": "EMBEDDINGS",
+    "probabilities": "--probabilities",
+    "losses": "--losses",
+}
+SELECT_OUT = (".parquet", ".csv", ".npz")
 
 
 def _build_selector(method, *, budget, clusters, epsilon, z, lam, rounds, seed, progress):
@@ -117,48 +181,87 @@ def _build_selector(method, *, budget, clusters, epsilon, z, lam, rounds, seed, 
 
 @app.command()
 def select(
-    embeddings: Annotated[Path, typer.Argument(help="Embeddings (n, d): .npy, .csv or .parquet.")],
-    out: Annotated[Path, typer.Option("--out", help="Output: .parquet, .csv or .npz.")],
-    method: Annotated[str, typer.Option("--method", help=f"One of: {', '.join(METHODS)}.")] = (
-        "sensitivity"
-    ),
-    budget: Annotated[int | None, typer.Option("--budget", help="Sample size.")] = None,
-    clusters: Annotated[int | None, typer.Option("--clusters", help="Centres (k).")] = None,
+    embeddings: Annotated[
+        Path,
+        typer.Argument(metavar="EMBEDDINGS", help="Embeddings (n, d): .npy, .csv or .parquet."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="Output: .parquet, .csv or .npz.")
+    ],
+    method: Annotated[
+        Method, typer.Option("--method", help="The selection method (see above).")
+    ] = Method.sensitivity,
+    budget: Annotated[
+        int | None,
+        typer.Option("--budget", help="Sample size (every method; sensitivity: or --epsilon)."),
+    ] = None,
+    clusters: Annotated[
+        int | None, typer.Option("--clusters", help="sensitivity: centres to query (k).")
+    ] = None,
     losses: Annotated[
-        Path | None, typer.Option("--losses", help="Per-point losses (n,), the oracle's answers.")
+        Path | None,
+        typer.Option(
+            "--losses", metavar="FILE", help="sensitivity: per-point losses (n,), the oracle."
+        ),
     ] = None,
     probabilities: Annotated[
-        Path | None, typer.Option("--probabilities", help="Class probabilities (n, C).")
+        Path | None,
+        typer.Option(
+            "--probabilities",
+            metavar="FILE",
+            help="margin, entropy, least-confidence: class probabilities (n, C).",
+        ),
     ] = None,
-    epsilon: Annotated[float | None, typer.Option("--epsilon", help="Accuracy (sets s).")] = None,
-    z: Annotated[float, typer.Option("--z", help="2: k-means, 1: k-median.")] = 2.0,
-    lam: Annotated[float, typer.Option("--lam", help="Hoelder constant lambda.")] = 1.0,
-    rounds: Annotated[int, typer.Option("--rounds", help="Rounds (Algorithm 3).")] = 1,
+    epsilon: Annotated[
+        float | None,
+        typer.Option("--epsilon", help="sensitivity: accuracy; sets the sample size."),
+    ] = None,
+    z: Annotated[float, typer.Option("--z", help="sensitivity: 2 k-means, 1 k-median.")] = 2.0,
+    lam: Annotated[float, typer.Option("--lam", help="sensitivity: Hoelder constant.")] = 1.0,
+    rounds: Annotated[int, typer.Option("--rounds", help="sensitivity: rounds (Algorithm 3).")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (>= 0).")] = 0,
     engine: Annotated[
-        str, typer.Option("--engine", help="memory (default) or dask (data past one machine).")
+        str,
+        typer.Option(
+            "--engine",
+            metavar="[memory|dask]",
+            help="dask: data past one machine (sensitivity and uniform).",
+        ),
     ] = "memory",
     scheduler: Annotated[
         str | None,
-        typer.Option("--scheduler", help="Dask scheduler ADDRESS (default: local threads)."),
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="dask: scheduler address (default: local threads).",
+        ),
     ] = None,
     fit_size: Annotated[
-        int, typer.Option("--fit-size", help="Dask: rows gathered to fit the centres.")
+        int, typer.Option("--fit-size", help="dask: rows gathered to fit the centres.")
     ] = 100_000,
 ) -> None:
-    """Choose a subset of EMBEDDINGS and write indices, weights and probabilities to OUT.
+    """Choose a subset of EMBEDDINGS; write indices, weights and probabilities to --out.
 
-    Sensitivity sampling reads the oracle's answers from --losses (one loss per row; only the
-    rows of the cluster centres are used, as if the model were queried there). With
-    --engine dask, EMBEDDINGS may also be a Parquet folder; it is read block by block and never
-    gathered (sensitivity and uniform only).
+    \b
+    Methods and the options they need:
+      sensitivity        --clusters and --losses, with --budget or --epsilon
+                         (the oracle is queried on the cluster centres only)
+      uniform, kcenter   --budget
+      margin, entropy,   --budget and --probabilities
+      least-confidence
+
+    With --engine dask, EMBEDDINGS may also be a folder of Parquet files; it is read block by
+    block and never gathered.
+
+    \b
+    Example:
+      subsel select emb.npy --clusters 50 --budget 1000 --losses loss.npy --out sel.parquet
     """
     import numpy as np
 
-    from ._io import read_array, write_table
+    from ._io import check_output_file, read_array, write_table
 
-    if method not in METHODS:
-        _fail(f"--method must be one of {', '.join(METHODS)}; got {method!r}.")
+    method = method.value
     if seed < 0:
         _fail(f"--seed must be >= 0; got {seed}.")
     if engine not in ("memory", "dask"):
@@ -167,6 +270,10 @@ def select(
         _fail("--scheduler needs --engine dask.")
     if engine == "dask" and method not in ("sensitivity", "uniform"):
         _fail(f"--engine dask runs --method sensitivity or uniform; got {method!r}.")
+    try:
+        check_output_file(out, SELECT_OUT)  # before any work
+    except ValueError as exc:
+        _fail(str(exc))
     console = _console()
     try:
         X = _open_dask(embeddings) if engine == "dask" else read_array(embeddings, "embeddings")
@@ -191,7 +298,7 @@ def select(
                     f"{X.shape[0]} rows."
                 )
             oracle = lambda idx: values[idx]  # noqa: E731
-        elif method in ("margin", "entropy", "least-confidence"):
+        elif method in UNCERTAINTY:
             if probabilities is None:
                 _fail(f"--method {method} needs --probabilities FILE (n, C).")
             oracle = read_array(probabilities, "probabilities")
@@ -207,11 +314,19 @@ def select(
             columns["probability"] = result.probabilities
         write_table(out, columns)
     except (ValueError, TypeError) as exc:
-        _fail(str(exc))
+        _fail(library_error(exc, SELECT_FLAGS))
+    except MemoryError:
+        _fail("out of memory; choose a smaller --budget (or a larger --epsilon), or --engine dask.")
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write it ({exc.strerror or exc}).")
     typer.echo(
         f"{len(result)} rows ({result.n_queries or 0} oracle queries, "
         f"{np.unique(result.indices).size} distinct) -> {out}"
     )
+
+
+# `subsel diverse` lives in its own module (cli.py stays a map of the commands).
+app.command(name="diverse")(_diverse_command)
 
 
 def _open_dask(path: Path):

@@ -55,7 +55,7 @@ def test_dask_engine_writes_the_in_memory_table(files, source):
         (["--engine", "spark"], "--engine must be memory or dask"),
         (["--scheduler", "tcp://x:1"], "--scheduler needs --engine dask"),
         (["--engine", "dask", "--method", "kcenter"], "sensitivity or uniform"),
-        (["--engine", "dask", "--fit-size", 2], "fit_size"),
+        (["--engine", "dask", "--fit-size", 2], "--fit-size must be"),
         (["--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"], "cannot connect"),
     ],
 )

@@ -8,15 +8,7 @@ from pathlib import Path
 
 __all__ = ["BENCH_FILE", "load_benchmark_rows", "speed_series"]
 
-BENCH_FILE = Path("benchmarks") / "results" / "topk_ops.json"
-
-
-def _bench_candidates() -> list[Path]:
-    paths = [Path.cwd() / BENCH_FILE]
-    root = Path(__file__).resolve().parents[4]  # src/subsel/demos/sampling/results.py -> repository
-    if (root / "pyproject.toml").is_file():
-        paths.append(root / BENCH_FILE)
-    return paths
+BENCH_FILE = "topk_ops.json"  # inside the results folder
 
 
 def _method_kind(method: str) -> str:
@@ -28,8 +20,9 @@ def _method_kind(method: str) -> str:
     return "subsel"
 
 
-def load_benchmark_rows(paths: Sequence[Path] | None = None) -> tuple[Path | None, list, str]:
-    """Read the speed records of ``benchmarks/topk_ops.py``, if they exist.
+def load_benchmark_rows(paths: Sequence[Path]) -> tuple[Path | None, list, str]:
+    """Read the speed records of ``benchmarks/topk_ops.py`` from the first of ``paths`` that
+    exists, if any.
 
     Returns
     -------
@@ -41,7 +34,7 @@ def load_benchmark_rows(paths: Sequence[Path] | None = None) -> tuple[Path | Non
     problem : str
         Empty, or why the file could not be used.
     """
-    for path in paths if paths is not None else _bench_candidates():
+    for path in paths:
         if path.is_file():
             break
     else:
@@ -62,10 +55,12 @@ def load_benchmark_rows(paths: Sequence[Path] | None = None) -> tuple[Path | Non
                 kind = f"subsel:{p.get('variant', '')}"
             g[kind] = float(r["value"]) * 1000.0
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        return path, [], f"could not read {path}: {type(exc).__name__}: {exc}"
+        return path, [], f"could not read {path.name}: {type(exc).__name__}: {exc}"
 
     def fmt(v, suffix=""):
-        return "-" if v is None else f"{v:.3g}{suffix}"
+        if v is None:
+            return "\u2013"
+        return f"{v:.0f}{suffix}" if abs(v) >= 100 else f"{v:.3g}{suffix}"
 
     rows = []
     # Sort by mode, then n, k, batch (zero-padded text sorts numbers numerically).
@@ -90,7 +85,7 @@ def load_benchmark_rows(paths: Sequence[Path] | None = None) -> tuple[Path | Non
                 g["device"],
             ]
         )
-    return path, rows, "" if rows else f"{path} has no seconds_median records"
+    return path, rows, "" if rows else f"{path.name} has no seconds_median records"
 
 
 def speed_series(path: Path, batch: int = 64) -> dict:
