@@ -25,6 +25,10 @@ bench: setup data
 	$(PY) benchmarks/topk_ops.py --device cpu
 	$(PY) benchmarks/selection_regression.py
 	$(PY) benchmarks/selection_nn.py
+	$(PY) benchmarks/selection_scale.py
+	$(PY) benchmarks/submodular.py
+	$(PY) benchmarks/structured_segmentation.py
+	$(PY) benchmarks/structured_stereo.py
 
 # Offline data for the benchmarks (../shared/DATA.md), without root: the Debian packages are
 # fetched with `apt-get download` and unpacked with `dpkg -x` into $(CACHE), where

@@ -6,9 +6,22 @@ import os
 import platform
 import resource
 import subprocess
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def out_path(out: Path | str | None, quick: bool, name: str) -> Path:
+    """Where a benchmark writes its records: ``--out`` when given; else, for a ``--quick`` run,
+    a file in the temporary folder (a smoke run never overwrites the committed results); else
+    ``benchmarks/results/<name>.json``."""
+    if out is not None:
+        return Path(out)
+    if quick:
+        return Path(tempfile.gettempdir()) / f"{name}_quick.json"
+    return RESULTS / f"{name}.json"
 
 
 def git_commit() -> str:

@@ -762,7 +762,7 @@ def main(argv=None) -> int:
                     f"k = {k} >= pool size {sizes[ds][0]}: every method would take the whole pool"
                 )
     if not grid:
-        print("selection_nn: no data set available (run `make data`); nothing written.")
+        print("selection_nn: skipped, no data set available (run `make data`); nothing written.")
         return 0
 
     cells = [

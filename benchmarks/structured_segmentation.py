@@ -30,7 +30,7 @@ Output: JSON records (``benchmark``, ``dataset``, ``method``, ``metric``, ``valu
 Run (from the repository root)::
 
     python benchmarks/structured_segmentation.py            # all, in os.cpu_count() processes
-    python benchmarks/structured_segmentation.py --quick    # 4 images, small grids
+    python benchmarks/structured_segmentation.py --quick    # smoke test: 2 small images
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import cpu_label, git_commit
+from _env import cpu_label, git_commit, out_path
 from subsel._io import atomic_write_bytes, atomic_write_text
 from subsel.datasets import load_divmbest_voc, load_iseg20
 from subsel.structured import (
@@ -76,6 +76,41 @@ MODEL_GRID = [
 DIVMBEST_GRID = [{"lam": lam} for lam in (0.1, 0.3, 1.0, 3.0)]
 HB_GRID = [{"lam": lam, "gamma": g} for lam in (0.05, 0.3, 2.0) for g in (5.0, 20.0, 80.0)]
 SUM_WEIGHTS = [(0.5, 0.5), (1.0, 1.0)]
+# --quick: 2 images (one to tune, one to test) downsampled by QUICK_FACTOR, M = QUICK_M, and
+# 1-2 configurations per method; set through the environment so that worker processes see it
+QUICK_ENV = "SUBSEL_BENCH_QUICK"
+QUICK_FACTOR = 4
+QUICK_M = 3
+QUICK_IMAGES = 2
+QUICK_VOC_STEPS = 3
+
+
+def _quick() -> bool:
+    return os.environ.get(QUICK_ENV) == "1"
+
+
+def _m_max() -> int:
+    return QUICK_M if _quick() else M_MAX
+
+
+def _m_report() -> tuple[int, ...]:
+    return tuple(m for m in M_REPORT if m <= _m_max())
+
+
+def _downsample(item: dict, f: int) -> dict:
+    """Every f-th pixel of image and truth; a block of scribbles keeps any label it holds
+    (foreground first), so that thin strokes survive."""
+    h, w = (item["truth"].shape[0] // f) * f, (item["truth"].shape[1] // f) * f
+    blocks = item["scribbles"][:h, :w].reshape(h // f, f, w // f, f)
+    scribbles = np.full((h // f, w // f), -1, dtype=item["scribbles"].dtype)
+    scribbles[(blocks == 0).any(axis=(1, 3))] = 0
+    scribbles[(blocks == 1).any(axis=(1, 3))] = 1
+    return {
+        **item,
+        "image": np.ascontiguousarray(item["image"][:h:f, :w:f]),
+        "truth": np.ascontiguousarray(item["truth"][:h:f, :w:f]),
+        "scribbles": scribbles,
+    }
 
 
 def iou(mask: np.ndarray, truth: np.ndarray) -> float:
@@ -88,6 +123,8 @@ def iou(mask: np.ndarray, truth: np.ndarray) -> float:
 
 @functools.lru_cache(maxsize=1)
 def _data() -> list[dict]:
+    if _quick():
+        return [_downsample(item, QUICK_FACTOR) for item in load_iseg20()[:QUICK_IMAGES]]
     return load_iseg20()
 
 
@@ -169,15 +206,16 @@ def _mean_curve(results: list[dict]) -> np.ndarray:
 
 
 def _tune(method, grid, idx, model_key, jobs, console):
-    tasks = [(i, model_key, method, cfg, M_MAX) for cfg in grid for i in idx]
+    tasks = [(i, model_key, method, cfg, _m_max()) for cfg in grid for i in idx]
     out = _run(tasks, jobs)
     rows = []
     for c, cfg in enumerate(grid):
         part = out[c * len(idx) : (c + 1) * len(idx)]
         rows.append((cfg, _mean_curve(part)))
-    best = max(rows, key=lambda r: r[1][4])
+    at = min(5, len(rows[0][1]))
+    best = max(rows, key=lambda r: r[1][at - 1])
     console.print(
-        f"  {method}: best on tuning half {best[0]} -> oracle@5 {best[1][4]:.4f} "
+        f"  {method}: best on tuning half {best[0]} -> oracle@{at} {best[1][at - 1]:.4f} "
         f"(grid of {len(grid)})"
     )
     return best[0], rows
@@ -185,7 +223,7 @@ def _tune(method, grid, idx, model_key, jobs, console):
 
 def iseg_experiment(args, console, records, base):
     data = _data()
-    n_img = len(data) if not args.quick else 4
+    n_img = len(data)
     tune_idx = list(range(0, n_img, 2))
     test_idx = list(range(1, n_img, 2))
     console.print(f"iseg20: {n_img} images, tuning {len(tune_idx)}, test {len(test_idx)}")
@@ -218,7 +256,7 @@ def iseg_experiment(args, console, records, base):
         g = g if not args.quick else g[:2]
         chosen[method], rows = _tune(method, g, tune_idx, model_key, args.jobs, console)
         for cfg, curve in rows:
-            for m in M_REPORT:
+            for m in _m_report():
                 records.append(
                     {
                         **base,
@@ -243,19 +281,19 @@ def iseg_experiment(args, console, records, base):
     # 3. the test half
     table = Table(title="iseg20 test half: mean oracle IoU (best of the first M masks)")
     table.add_column("method")
-    for m in M_REPORT:
+    for m in _m_report():
         table.add_column(f"M={m}", justify="right")
-    table.add_column("s / image (M=10)", justify="right")
+    table.add_column(f"s / image (M={_m_max()})", justify="right")
     table.add_column("params")
     masks_out = {}
     for method in ("divmbest", "hamming_ball", "sum", "concat"):
         cfg = chosen[method]
-        tasks = [(i, model_key, method, cfg, M_MAX) for i in test_idx]
+        tasks = [(i, model_key, method, cfg, _m_max()) for i in test_idx]
         out = _run(tasks, args.jobs)
         curve = _mean_curve(out)
         secs = statistics.median(r["seconds"] for r in out)
         calls = statistics.median(sum(r["map_calls"]) for r in out)
-        for m in M_REPORT:
+        for m in _m_report():
             records.append(
                 {
                     **base,
@@ -276,7 +314,7 @@ def iseg_experiment(args, console, records, base):
                 "value": secs,
                 "params": {
                     **cfg,
-                    "M": M_MAX,
+                    "M": _m_max(),
                     "split": "test",
                     "map_calls_median": calls,
                     "per": "image, all M masks",
@@ -285,7 +323,7 @@ def iseg_experiment(args, console, records, base):
             }
         )
         table.add_row(
-            method, *(f"{curve[m - 1]:.4f}" for m in M_REPORT), f"{secs:.1f}", json.dumps(cfg)
+            method, *(f"{curve[m - 1]:.4f}" for m in _m_report()), f"{secs:.1f}", json.dumps(cfg)
         )
         for r, i in zip(out, test_idx, strict=True):
             if i in test_idx[:2]:
@@ -326,7 +364,11 @@ def iseg_experiment(args, console, records, base):
 
 
 def voc_experiment(args, console, records, base):
-    voc = load_divmbest_voc()
+    try:
+        voc = load_divmbest_voc()
+    except FileNotFoundError as exc:
+        console.print(f"divmbest-voc: skipped ({exc})")
+        return
     costs, weights = voc["costs"], voc["weights"]
     upper = __import__("scipy.sparse", fromlist=["triu"]).triu(weights, k=1).tocoo()
     edges = np.stack([upper.row, upper.col], axis=1).astype(np.int64)
@@ -342,8 +384,9 @@ def voc_experiment(args, console, records, base):
     y_map = graph_cut(crf)
     fg_label = max((0, 1), key=lambda lab: score(y_map, lab))
     console.print(f"divmbest-voc: {crf}; foreground label = {fg_label} (the one whose MAP fits)")
+    steps = QUICK_VOC_STEPS if args.quick else 5
     table = Table(title="divmbest-voc (one image): IoU")
-    for c in ("method", "MAP", "oracle@5", "s / step (median)"):
+    for c in ("method", "MAP", f"oracle@{steps}", "s / step (median)"):
         table.add_column(c)
     configs = [("divmbest", {"lam": 0.2}, "auto")]
     configs += [
@@ -352,12 +395,14 @@ def voc_experiment(args, console, records, base):
         for g in (5.0, 20.0, 80.0)
     ]
     configs += [("hamming_ball", {"lam": 0.5, "gamma": 20.0}, "max_product")]
+    if args.quick:  # one configuration per method and solver
+        configs = [configs[0], configs[5], configs[-1]]
     for method, cfg, solver in configs:
         term = (
             DivMBest(cfg["lam"]) if method == "divmbest" else HammingBall(cfg["lam"], cfg["gamma"])
         )
         S, times = [], []
-        for _ in range(5):
+        for _ in range(steps):
             t0 = time.perf_counter()
             y, _ = solve_step(crf, term, S, solver=solver)
             times.append(time.perf_counter() - t0)
@@ -368,10 +413,10 @@ def voc_experiment(args, console, records, base):
         table.add_row(
             name,
             f"{curve[0]:.3f}",
-            f"{curve[4]:.3f}",
+            f"{curve[-1]:.3f}",
             f"{step:.3f}",
         )
-        for m, v in ((1, curve[0]), (5, curve[4])):
+        for m, v in ((1, curve[0]), (steps, curve[-1])):
             records.append(
                 {
                     **base,
@@ -395,15 +440,37 @@ def voc_experiment(args, console, records, base):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--out", default=str(ROOT / "benchmarks/results/structured_segmentation.json")
+        "--out",
+        default=None,
+        help="default benchmarks/results/structured_segmentation.json (--quick: a temporary file)",
     )
     parser.add_argument(
-        "--masks", default=str(ROOT / "benchmarks/results/structured_segmentation_masks.npz")
+        "--masks",
+        default=None,
+        help="default benchmarks/results/structured_segmentation_masks.npz (--quick: beside --out)",
     )
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="processes (default: all cores; --quick: 1)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke test: {QUICK_IMAGES} images downsampled {QUICK_FACTOR}x, M = {QUICK_M}, "
+        "1-2 configurations per method",
+    )
     parser.add_argument("--skip-voc", action="store_true")
     args = parser.parse_args(argv)
+    args.out = out_path(args.out, args.quick, "structured_segmentation")
+    if args.masks is None:
+        args.masks = (
+            args.out.with_name(args.out.stem + "_masks.npz")
+            if args.quick
+            else ROOT / "benchmarks/results/structured_segmentation_masks.npz"
+        )
+    if args.jobs is None:
+        args.jobs = 1 if args.quick else os.cpu_count() or 1
+    if args.quick:
+        os.environ[QUICK_ENV] = "1"  # before _data() and the worker processes
     console = Console()
     try:
         _data()
@@ -422,9 +489,8 @@ def main(argv=None) -> int:
     if not args.skip_voc:
         voc_experiment(args, console, records, base)
     console.print(f"total {time.perf_counter() - t0:.0f} s")
-    if not args.quick:
-        atomic_write_text(args.out, json.dumps(records, indent=1) + "\n")
-        console.print(f"wrote {args.out}")
+    atomic_write_text(args.out, json.dumps(records, indent=1) + "\n")
+    console.print(f"wrote {args.out}")
     return 0
 
 

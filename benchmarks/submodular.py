@@ -46,8 +46,8 @@ points, the median list 27), and faiss scans the lists query by query, which is 
 exact search (``backend="faiss"``, 8 * 10^13 flops) is no faster on 2 cores.
 
 Records (``benchmark``, ``dataset``, ``method``, ``metric``, ``value``, ``params``, ``seconds``,
-``device``, ``commit``) go to ``benchmarks/results/submodular.json`` (written atomically; records
-of stages not run this time are kept). The peers' own published times at n = 10,000 (apricot
+``device``, ``commit``) go to ``--out`` (default ``benchmarks/results/submodular.json``; with
+``--quick``, a temporary file; written atomically; records of stages not run this time are kept). The peers' own published times at n = 10,000 (apricot
 4.86 s, submodlib 9.42 s) are in every record's ``params.published_seconds_n10000``.
 
 Usage::
@@ -55,12 +55,16 @@ Usage::
     .venv/bin/python benchmarks/submodular.py                         # everything
     .venv/bin/python benchmarks/submodular.py --sizes 1000,5000 --no-sparse
     .venv/bin/python benchmarks/submodular.py --sizes "" --sparse-n 200000
+    .venv/bin/python benchmarks/submodular.py --quick   # smoke test: n = 600 and a 3000-point graph
+
+A peer that is not installed is skipped (recorded with ``value: null`` and the reason).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import statistics
@@ -72,7 +76,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import ROOT, cpu_label, git_commit, peak_bytes, reset_peak, rss_bytes
+from _env import ROOT, cpu_label, git_commit, out_path, peak_bytes, reset_peak, rss_bytes
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "submodular.json"
 D = 1024
@@ -83,6 +87,8 @@ VARIANTS = {
     "submodlib-similarity": {"metric": "euclidean", "kernel": "exp"},
 }
 PEER_OF = {"apricot-similarity": "apricot", "submodlib-similarity": "submodlib"}
+# --quick: every stage and both similarity variants on tiny sizes (explicit flags still win)
+QUICK = {"sizes": "600", "repeats": 1, "sparse_n": 3000, "n_neighbors": 10, "all_variants": True}
 SLOW_S = 30.0  # one run slower than this: no repeats
 
 
@@ -217,7 +223,10 @@ def stage_dense(args) -> list[dict]:
     runnable, skipped = [], {}
     for p in peers:
         need = needed_bytes(p, n)
-        if need > 0.85 * avail:
+        if importlib.util.find_spec(p) is None:
+            skipped[p] = f"{p} is not installed (pip install -e '.[bench]')"
+            log(f"[n={n}] {p}: skipped, not installed")
+        elif need > 0.85 * avail:
             skipped[p] = (
                 f"needs about {need / 2**30:.0f} GiB (see the module docstring) and "
                 f"{avail / 2**30:.0f} GiB are available"
@@ -447,10 +456,18 @@ def parse(argv=None):
     p.add_argument("--n-neighbors", type=int, default=50)
     p.add_argument("--ivf-nlist", type=int, default=None, help="default: sqrt(n)")
     p.add_argument("--ivf-nprobe", type=int, default=16)
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument(
+        "--quick", action="store_true", help="smoke test: every stage on tiny sizes, in seconds"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help=f"default {DEFAULT_OUT} (--quick: a temporary file)"
+    )
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
+    if "--quick" in (sys.argv[1:] if argv is None else argv):
+        p.set_defaults(**QUICK)
     args = p.parse_args(argv)
+    args.out = out_path(args.out, args.quick, "submodular")
     args.peers = [x for x in args.peers.split(",") if x]
     return args
 

@@ -76,7 +76,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from _env import cpu_label, git_commit  # benchmarks/_env.py (scripts run from this folder)
+from _env import (
+    cpu_label,
+    git_commit,
+    out_path,
+)  # benchmarks/_env.py (scripts run from this folder)
 from subsel._io import atomic_write_text
 from subsel.ops import neuralsort_topk, relaxed_topk
 
@@ -86,7 +90,7 @@ TAU = 1.0
 SEED = 0
 MODES = ("forward", "forward_backward")
 FULL_GRID = {"n": (100, 1000, 5000, 100_000), "k": (5, 50), "batch": (1, 64)}
-QUICK_GRID = {"n": (100, 1000), "k": (5,), "batch": (1, 4)}
+QUICK_GRID = {"n": (100, 300), "k": (5,), "batch": (1, 2)}
 QUICK_REPEATS = 2
 SLOW_CALL_S = 20.0
 SLOW_REPEATS = 3
@@ -508,8 +512,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--repeats", type=int, default=5, help="timed calls per config (median)")
-    p.add_argument("--quick", action="store_true", help="tiny grid for a smoke run")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument(
+        "--quick", action="store_true", help="tiny grid for a smoke run (n <= 300, batch <= 2)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help=f"default {DEFAULT_OUT} (--quick: a temporary file)"
+    )
     p.add_argument("--max-gib", type=float, default=6.0, help="memory cap for NeuralSort chunks")
     p.add_argument(
         "--cpu-compile",
@@ -520,6 +528,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--no-malloc-tuning", action="store_true", help="leave glibc malloc at its defaults (CPU)"
     )
     args = p.parse_args(argv)
+    args.out = out_path(args.out, args.quick, "topk_ops")
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
     if args.device == "cuda" and not torch.cuda.is_available():
