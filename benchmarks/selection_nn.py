@@ -44,7 +44,7 @@ loss and gradient (no labels needed; ``params.embedding_forwards`` records n).
 including the warm model's training (about the same for all warm-start methods) and the
 embeddings; ``total_seconds`` adds the training of the final model.
 
-Data (``--datasets``; ../shared/DATA.md, offline, via :mod:`subsel.datasets`)
+Data (``--datasets``; offline, via :mod:`subsel.datasets`)
 ------------------------------------------------------------------------------
 - ``fmnist``: Fashion-MNIST, all 60,000 training images as the pool, the official 10,000 test
   images for accuracy. Pixels in [0, 1].
@@ -89,7 +89,7 @@ Seeds: repetition r of data set D and budget k uses ``numpy.random.SeedSequence(
 for all its seeds; the global random state of numpy and torch is never used, and the same seed gives
 the same accuracies (with the same number of threads).
 
-Output: a JSON list of records (the schema of ../shared/DESIGN.md) with ``metric`` in
+Output: a JSON list of records (the schema of docs/architecture.md, "Benchmarks and the demo report") with ``metric`` in
 ``accuracy_mean``, ``accuracy_std``, ``selection_seconds_mean``, ``total_seconds_mean``,
 ``queries_mean`` and ``skipped`` (value null, the reason in ``params.reason``), written atomically to
 ``--out``; a PNG of accuracy against k beside it (``--out`` with suffix ``.png``); tables on stdout;

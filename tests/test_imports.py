@@ -9,7 +9,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "subsel"
 
-# Level of each top-level module or subpackage of subsel (see ../shared/DESIGN.md).
+# Level of each top-level module or subpackage of subsel (see docs/architecture.md).
 LEVELS = {
     "__init__": 4,
     "_progress": 0,

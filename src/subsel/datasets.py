@@ -1,4 +1,4 @@
-"""Offline loaders for the real data sets of ``../shared/DATA.md``; nothing is downloaded here.
+"""Offline loaders for real data sets (Debian and PyPI packages, see the README); nothing is downloaded here.
 
 Each loader returns ``(X, y)``: ``X`` float32 of shape (n, d), ``y`` int64 class labels 0..C-1.
 

@@ -1,5 +1,5 @@
 """Data selection by sensitivity sampling (Axiotis et al., "Data-efficient learning via clustering-
-based sensitivity sampling", ICML 2024; ``../shared/papers/sensitivity-sampling-coresets.txt``).
+based sensitivity sampling", ICML 2024).
 
 Algorithm 1 (one round): cluster the embeddings with an O(1)-approximate (k, z)-clustering, query
 the loss oracle at the k centres only, estimate every point's loss by its centre's,
