@@ -114,10 +114,19 @@ def _is_real(value: Any) -> bool:
 class _Interval(Constraint):
     kind = "number"
 
-    def __init__(self, low=None, high=None, *, closed: str = "both", label: str | None = None):
+    def __init__(
+        self,
+        low=None,
+        high=None,
+        *,
+        closed: str = "both",
+        label: str | None = None,
+        extra: str = "",
+    ):
         if closed not in ("both", "left", "right", "neither"):
             raise ValueError(f"closed must be 'both', 'left', 'right' or 'neither'; got {closed!r}")
         self.low, self.high, self.closed, self.label = low, high, closed, label
+        self.extra = extra  # text after the interval in messages, e.g. " (n=10)"
 
     def _bounds(self) -> str:
         lo = "-inf" if self.low is None else f"{self.low:g}"
@@ -148,7 +157,7 @@ class Int(_Interval):
     """An integer (Python or numpy, never a bool) in an interval; converted to ``int``."""
 
     def describe(self) -> str:
-        return f"an int in {self._bounds()}"
+        return f"an int in {self._bounds()}{self.extra}"
 
     def convert(self, value, name, func):
         if _is_tensor(value) and value.ndim == 0 and not value.is_floating_point():
@@ -289,10 +298,7 @@ def check_int(
 
     ``high_label`` names the upper bound in the message (e.g. ``"n"``), ``extra`` follows it.
     """
-    c = Int(low, high, label=high_label)
-    if extra:
-        c.describe = lambda: Int.describe(c) + extra  # type: ignore[method-assign]
-    return c.convert(value, name, func)
+    return Int(low, high, label=high_label, extra=extra).convert(value, name, func)
 
 
 def check_real(
@@ -367,9 +373,8 @@ def check_shape(value: Any, name: str, func: str) -> tuple[int, ...]:
     constraint = "a shape: a tuple of ints >= 0 (e.g. (), (5,) or (2, 3))"
     if _is_int(value):
         value = (value,)
-    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
-        if not (type(value).__name__ == "Size"):
-            raise param_error(func, name, constraint, value, kind=TypeError)
+    if not isinstance(value, (tuple, list)):  # torch.Size is a tuple
+        raise param_error(func, name, constraint, value, kind=TypeError)
     if not all(_is_int(v) for v in value):
         raise param_error(func, name, constraint, value, kind=TypeError)
     if any(int(v) < 0 for v in value):
