@@ -25,6 +25,14 @@ def _dist(**kw):
     return ops.SubsetDistribution(logits, k, tau=tau, generator=kw.pop("generator"))
 
 
+_DP_KINDS = {
+    "tau": "pos_real",
+    "regularizer": "choice",
+    "hard": "flag",
+    "num_samples": "pos_int",
+    "generator": "generator",
+}
+
 SPECS: list[CallSpec] = [
     CallSpec(
         "gumbel_topk",
@@ -119,6 +127,78 @@ SPECS: list[CallSpec] = [
         lambda **kw: ops.neuralsort_topk(kw.pop("scores"), kw.pop("k"), **kw),
         {"scores": "tensor(2, 5)", "k": "int", "tau": "real"},
     ),
+    *[
+        CallSpec(
+            name,
+            lambda extra=extra: {
+                "values": _x(),
+                "weights": torch.tensor([1, 2, 1, 3, 2]),
+                "capacity": 3,
+                "resolution": None,
+                "checkpoint": "auto",
+                "backend": "auto",
+                **extra,
+            },
+            (
+                lambda f: (
+                    lambda **kw: f(kw.pop("values"), kw.pop("weights"), kw.pop("capacity"), **kw)
+                )
+            )(getattr(ops, name)),
+            {
+                "values": "tensor(2, 5)",
+                "weights": "ints(5)",
+                "capacity": "int",
+                "resolution": "pos_real",
+                "checkpoint": "pos_int",
+                "backend": "choice",
+                **{k: v for k, v in _DP_KINDS.items() if k in extra},
+            },
+            skip={
+                "capacity:float": "1.5 is refused as a non-integer (covered by weights:fraction)",
+                "checkpoint:float": "covered: 2.5 is neither 'auto', a bool nor an int",
+            },
+        )
+        for name, extra in [
+            ("knapsack", {}),
+            ("soft_knapsack", {"tau": 0.5, "regularizer": "gini", "hard": False}),
+            ("knapsack_value", {"tau": 0.5, "regularizer": "tsallis"}),
+            (
+                "knapsack_sample",
+                {"tau": 0.5, "regularizer": "shannon", "num_samples": 2, "generator": _gen()},
+            ),
+        ]
+    ],
+    *[
+        CallSpec(
+            name,
+            lambda extra=extra: {
+                "values": _x(),
+                "k": 2,
+                "tau": 0.5,
+                "regularizer": "shannon",
+                "at_most": False,
+                "checkpoint": "auto",
+                "backend": "auto",
+                **extra,
+            },
+            (lambda f: lambda **kw: f(kw.pop("values"), kw.pop("k"), **kw))(getattr(ops, name)),
+            {
+                "values": "tensor(2, 5)",
+                "k": "int",
+                "tau": "pos_real",
+                "regularizer": "choice",
+                "at_most": "flag",
+                "checkpoint": "pos_int",
+                "backend": "choice",
+                **{k: v for k, v in _DP_KINDS.items() if k in extra},
+            },
+            skip={"checkpoint:float": "covered: 2.5 is neither 'auto', a bool nor an int"},
+        )
+        for name, extra in [
+            ("soft_topk", {"hard": True}),
+            ("topk_sample", {"num_samples": 3, "generator": _gen()}),
+        ]
+    ],
 ]
 
 # public names without a spec, with the reason

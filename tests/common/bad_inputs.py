@@ -89,12 +89,36 @@ def _torch_bad(shape: tuple[int, ...]) -> list[tuple[str, Callable[[], Any]]]:
     ]
 
 
+def _ints_bad(shape: tuple[int, ...]) -> list[tuple[str, Callable[[], Any]]]:
+    """Bad non-negative integer arrays (weights, capacities) whose valid shape is ``shape``."""
+    import torch
+
+    def with_value(v):
+        def make():
+            a = torch.ones(shape, dtype=torch.float64)
+            a.view(-1)[0] = v
+            return a
+
+        return make
+
+    return [
+        ("negative", with_value(-1.0)),
+        ("fraction", with_value(1.5)),
+        ("nan", with_value(NAN)),
+        ("inf", with_value(INF)),
+        ("complex", lambda: torch.ones(shape, dtype=torch.complex64)),
+        ("str", lambda: "abc"),
+        ("wrong shape", lambda: torch.ones(tuple(shape) + (3,), dtype=torch.long)),
+    ]
+
+
 def bad_values(kind: str) -> list[tuple[str, Callable[[], Any]]]:
-    """The bad values of ``kind``: a key of ``BAD``, ``"array(shape)"`` or ``"tensor(shape)"``."""
-    m = re.fullmatch(r"(array|tensor)\(([\d, ]*)\)", kind)
+    """The bad values of ``kind``: a key of ``BAD``, ``"array(shape)"``, ``"tensor(shape)"`` or
+    ``"ints(shape)"`` (non-negative integers)."""
+    m = re.fullmatch(r"(array|tensor|ints)\(([\d, ]*)\)", kind)
     if m:
         shape = tuple(int(s) for s in m.group(2).split(",") if s.strip())
-        return _np_bad(shape) if m.group(1) == "array" else _torch_bad(shape)
+        return {"array": _np_bad, "tensor": _torch_bad, "ints": _ints_bad}[m.group(1)](shape)
     return BAD[kind]
 
 

@@ -57,7 +57,14 @@ from ._core import (
     param_error,
     validate_params,
 )
-from ._tensors import check_dim, check_generator, check_k, check_mask, check_scores
+from ._tensors import (
+    check_dim,
+    check_generator,
+    check_integers,
+    check_k,
+    check_mask,
+    check_scores,
+)
 
 __all__ = [
     "Bool",
@@ -80,6 +87,7 @@ __all__ = [
     "check_instance",
     "check_int",
     "check_k",
+    "check_integers",
     "check_mask",
     "check_matrix",
     "check_param",

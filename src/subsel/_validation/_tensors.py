@@ -7,7 +7,14 @@ from typing import Any
 
 from ._core import check_int, param_error
 
-__all__ = ["check_dim", "check_scores", "check_k", "check_mask", "check_generator"]
+__all__ = [
+    "check_dim",
+    "check_scores",
+    "check_k",
+    "check_mask",
+    "check_generator",
+    "check_integers",
+]
 
 
 def _count(mask) -> int:
@@ -153,3 +160,79 @@ def check_generator(generator: Any, func: str, device=None):
             f"generator on {generator.device} instead; create it with torch.Generator(device=...)."
         )
     return generator
+
+
+def check_integers(
+    x: Any,
+    name: str,
+    func: str,
+    *,
+    device=None,
+    resolution: float | None = None,
+    rounding: str = "ceil",
+    what: str = "non-negative integers",
+):
+    """Check non-negative whole numbers (weights, capacities) given as a tensor, array or scalar.
+
+    Returns a long tensor on ``device``. Floats are accepted when they hold whole numbers. With
+    ``resolution`` (a positive float) real values are scaled by ``1 / resolution`` and rounded
+    (``rounding="ceil"`` for weights, ``"floor"`` for capacities), so that a set feasible for the
+    rounded integers is feasible for the real values.
+    """
+    import numpy as np
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        if isinstance(x, (str, bytes, dict, set)) or x is None:
+            raise TypeError(
+                f"Input '{name}' of {func} must be {what} (an int, a tensor or an array); "
+                f"got {type(x).__name__}."
+            )
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(
+                f"Input '{name}' of {func} must be {what} (an int, a tensor or an array); "
+                f"could not read it as an array ({exc})."
+            ) from None
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise TypeError(
+                f"Input '{name}' of {func} must hold real numbers; got dtype {arr.dtype}."
+            )
+        t = torch.from_numpy(np.array(arr, copy=True))  # (ascontiguousarray makes 0-d 1-d)
+    if t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"Input '{name}' of {func} must hold {what}; got dtype {t.dtype}.")
+    t = t.to(device=device if device is not None else t.device)
+    if t.is_floating_point() or resolution is not None:
+        f = t.double()
+        bad = ~torch.isfinite(f)
+        if bool(bad.any()):
+            raise ValueError(
+                f"Input '{name}' of {func} contains NaN or infinite values at {_count(bad)} "
+                f"positions; {what} must be finite."
+            )
+        if bool((f < 0).any()):
+            raise ValueError(
+                f"Input '{name}' of {func} contains {_count(f < 0)} negative values (min "
+                f"{float(f.min()):g}); it must hold {what}."
+            )
+        if resolution is not None:
+            f = f / resolution
+            f = torch.ceil(f) if rounding == "ceil" else torch.floor(f)
+        elif bool((f != torch.round(f)).any()):
+            raise ValueError(
+                f"Input '{name}' of {func} holds {_count(f != torch.round(f))} non-integer values; "
+                f"it must hold {what}. Pass resolution=<unit> to scale and round real values."
+            )
+        if bool((f > 2**62).any()):
+            raise ValueError(f"Input '{name}' of {func} holds values too large for int64.")
+        return f.long()
+    t = t.long()
+    if bool((t < 0).any()):
+        raise ValueError(
+            f"Input '{name}' of {func} contains {_count(t < 0)} negative values (min "
+            f"{int(t.min())}); it must hold {what}."
+        )
+    return t
