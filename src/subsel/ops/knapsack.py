@@ -194,16 +194,18 @@ def _backend(name, device: torch.device, func: str):
                 f"{func}(backend='numba') needs numba (pip install numba); backend='torch' "
                 f"always works."
             )
-    if name in ("auto", "triton") and device.type == "cuda":
+    # Triton runs on CUDA, or anywhere under its CPU interpreter (TRITON_INTERPRET=1, for tests)
+    # when asked for by name.
+    if (name == "auto" and device.type == "cuda") or name == "triton":
         try:
             from . import _dp_triton
         except ImportError:
             _dp_triton = None
         if _dp_triton is not None and _dp_triton.available(device):
             return _dp_triton
-        if name == "triton":
+        if name == "triton" and device.type == "cuda":
             raise ImportError(
-                f"{func}(backend='triton') needs triton and a CUDA device; backend='torch' "
+                f"{func}(backend='triton') needs triton (pip install triton); backend='torch' "
                 f"always works."
             )
     if name in ("numba", "triton"):
