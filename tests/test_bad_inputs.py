@@ -9,7 +9,7 @@ import pytest
 
 from tests.common.bad_inputs import CallSpec, bad_values, matches_format
 
-PARTS = ("ops", "selection", "submodular", "structured")
+PARTS = ("ops", "selection", "submodular", "structured", "apps")
 
 
 def _tables():

@@ -26,6 +26,7 @@ SCRIPTS = (
     "submodular",
     "structured_segmentation",
     "structured_stereo",
+    "dfl_knapsack",
 )
 KEYS = {
     "benchmark",

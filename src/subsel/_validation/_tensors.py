@@ -177,7 +177,8 @@ def check_integers(
     Returns a long tensor on ``device``. Floats are accepted when they hold whole numbers. With
     ``resolution`` (a positive float) real values are scaled by ``1 / resolution`` and rounded
     (``rounding="ceil"`` for weights, ``"floor"`` for capacities), so that a set feasible for the
-    rounded integers is feasible for the real values.
+    rounded integers is feasible for the real values (up to the 1e-9 of a unit by which the
+    quotient is rounded before, so that float noise such as ``0.3 / 0.1`` does not cost a unit).
     """
     import numpy as np
     import torch
@@ -219,7 +220,9 @@ def check_integers(
                 f"{float(f.min()):g}); it must hold {what}."
             )
         if resolution is not None:
-            f = f / resolution
+            # Round the quotient to 9 decimals first, so that 0.3 / 0.1 = 2.9999999999999996 and
+            # 0.1 * 3 / 0.1 = 3.0000000000000004 both count as 3 units.
+            f = torch.round(f / resolution, decimals=9)
             f = torch.ceil(f) if rounding == "ceil" else torch.floor(f)
         elif bool((f != torch.round(f)).any()):
             raise ValueError(
