@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 
 from ..report import ScoreRow, Section, esc, write_report
-from . import diversity, sampling, selection
+from . import diversity, knapsack, sampling, selection
 from ._results import RESULTS, default_results_dir, load_records, record_names
 
 __all__ = [
@@ -52,6 +52,7 @@ SECTIONS: list[Builder] = [
     sampling.build_section,
     selection.build_section,
     diversity.build_section,
+    knapsack.build_section,
     partial(
         placeholder,
         "High-value training subsets / data valuation",
