@@ -68,7 +68,7 @@ def test_records_feed_the_scorecard(tmp_path):
     speed = rows[section.SPEED_COMMAND]
     assert speed.met is True and "1.75x faster in the median" in speed.ours
     regret = rows[section.DFL_COMMAND]
-    assert regret.met is True and "2 of 2" in regret.ours
+    assert regret.met is True and "subsel_fy: lower in 2 of 2" in regret.ours
     assert "0.0505" in s.body  # mean over the two seeds
     assert (out / "knapsack_tau.png").is_file()
 
