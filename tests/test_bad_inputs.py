@@ -9,7 +9,7 @@ import pytest
 
 from tests.common.bad_inputs import CallSpec, bad_values, matches_format
 
-PARTS = ("ops", "selection", "submodular", "structured", "apps")
+PARTS = ("ops", "selection", "submodular", "structured", "apps", "valuation")
 
 
 def _tables():

@@ -27,6 +27,7 @@ SCRIPTS = (
     "structured_segmentation",
     "structured_stereo",
     "dfl_knapsack",
+    "facility_lp",
 )
 KEYS = {
     "benchmark",

@@ -23,7 +23,7 @@ LEVELS = {
     "datasets": 1,
     "structured": 2,
     "apps": 2,  # models built from the operators (decision-focused learning, ...)
-    # planned (docs/architecture.md): "valuation": 2
+    "valuation": 2,  # which training data are worth the most (HOST-CP, valuation baselines)
     "distributed": 3,
     "report": 3,
     "cli": 3,
@@ -136,6 +136,7 @@ def test_ops_imports_only_torch_and_validation():
         "typing",
         "types",
         "threading",
+        "contextlib",
     }
     # The optional fused kernels, each in its one module and imported lazily by the dispatcher.
     per_file = {"_dp_numba.py": {"numba", "llvmlite"}, "_dp_triton.py": {"triton"}}
