@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from subsel import valuation
@@ -54,7 +55,85 @@ SPECS: list[CallSpec] = [
     ),
 ]
 
+
+# the metrics: 8 points, two features, two classes, two flipped labels
+def _metric_data():
+    rng = np.random.default_rng(0)
+    return {
+        "v": rng.random(8),
+        "X": rng.normal(size=(8, 2)),
+        "y": np.array([0, 1] * 4),
+        "flipped": np.array([1, 0, 0, 0, 1, 0, 0, 0], bool),
+    }
+
+
+def _curve_spec(name):
+    def valid():
+        d = _metric_data()
+        return {
+            "values": d["v"],
+            "X": d["X"],
+            "y": d["y"],
+            "X_test": d["X"],
+            "y_test": d["y"],
+            "fractions": (0.5,),
+            "seed": 0,
+            "progress": False,
+        }
+
+    return CallSpec(
+        name,
+        valid,
+        lambda **kw: getattr(valuation, name)(**kw),
+        {
+            "values": "array(8)",
+            "X": "array(8, 2)",
+            "y": "array(8)",
+            "X_test": "array(8, 2)",
+            "y_test": "array(8)",
+            "fractions": "array(2)",
+            "seed": "seed",
+            "progress": "flag",
+        },
+    )
+
+
+def _ranking_spec(name, **extra):
+    kinds = {"values": "array(8)", "flipped": "array(8)"}
+    kinds.update({"k": "int"} if "k" in extra else {})
+    kinds.update({"fractions": "real"} if "fractions" in extra else {})
+    return CallSpec(
+        name,
+        lambda: {"values": _metric_data()["v"], "flipped": _metric_data()["flipped"], **extra},
+        lambda **kw: getattr(valuation, name)(**kw),
+        kinds,
+    )
+
+
+SPECS += [
+    _curve_spec("addition_curve"),
+    _curve_spec("removal_curve"),
+    _ranking_spec("mislabel_detection", fractions=(0.5,)),
+    _ranking_spec("ndcg_at_k", k=3),
+    _ranking_spec("mislabel_auc"),
+    _ranking_spec("mislabel_f1_2means"),
+    CallSpec(
+        "class_balance",
+        lambda: {"selected": [0, 1], "y": _metric_data()["y"]},
+        lambda **kw: valuation.class_balance(**kw),
+        {"y": "array(8)"},
+    ),
+    CallSpec(
+        "flip_labels",
+        lambda: {"y": _metric_data()["y"], "fraction": 0.2, "seed": 0, "n_classes": None},
+        lambda **kw: valuation.flip_labels(**kw),
+        {"y": "array(8)", "fraction": "real", "seed": "seed", "n_classes": "pos_int"},
+    ),
+]
+
 # public names without a spec, with the reason
 EXEMPT: dict[str, str] = {
     "FacilityLPResult": "a result record the layer returns; users do not build it",
+    "ValuationCurve": "a result record the curve functions return",
+    "ClassBalance": "a result record class_balance returns",
 }

@@ -1,9 +1,39 @@
-"""Which training data are worth the most: the HOST-CP selection layer (more to come).
+"""Which training data are worth the most: the HOST-CP selection layer and the evaluations of
+data valuation (more to come: HostCP and the valuation baselines, issue 12).
 
-Imports only torch, :mod:`subsel._validation` (and, for the reference solver, cvxpy and
-cvxpylayers inside the one function that needs them).
+Imports torch, numpy and :mod:`subsel._validation`; scikit-learn inside the curve functions; cvxpy
+and cvxpylayers inside the one function that needs them (the reference solver).
 """
 
 from .facility_lp import FacilityLocationLP, FacilityLPResult
+from .metrics import (
+    DEFAULT_CURVE_FRACTIONS,
+    DEFAULT_INSPECT_FRACTIONS,
+    ClassBalance,
+    ValuationCurve,
+    addition_curve,
+    class_balance,
+    flip_labels,
+    mislabel_auc,
+    mislabel_detection,
+    mislabel_f1_2means,
+    ndcg_at_k,
+    removal_curve,
+)
 
-__all__ = ["FacilityLocationLP", "FacilityLPResult"]
+__all__ = [
+    "FacilityLocationLP",
+    "FacilityLPResult",
+    "addition_curve",
+    "removal_curve",
+    "mislabel_detection",
+    "mislabel_f1_2means",
+    "mislabel_auc",
+    "ndcg_at_k",
+    "class_balance",
+    "flip_labels",
+    "ValuationCurve",
+    "ClassBalance",
+    "DEFAULT_CURVE_FRACTIONS",
+    "DEFAULT_INSPECT_FRACTIONS",
+]
