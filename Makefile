@@ -31,6 +31,7 @@ bench: setup data
 	$(PY) benchmarks/structured_stereo.py
 	$(PY) benchmarks/dfl_knapsack.py
 	$(PY) benchmarks/facility_lp.py
+	$(PY) benchmarks/knapsack_ops.py --device cpu
 
 # Offline data for the benchmarks (../shared/DATA.md), without root: the Debian packages are
 # fetched with `apt-get download` and unpacked with `dpkg -x` into $(CACHE), where

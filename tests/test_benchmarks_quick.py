@@ -28,6 +28,7 @@ SCRIPTS = (
     "structured_stereo",
     "dfl_knapsack",
     "facility_lp",
+    "knapsack_ops",
 )
 KEYS = {
     "benchmark",

@@ -36,15 +36,23 @@ def _write(folder, name, records):
 def test_records_feed_the_scorecard(tmp_path):
     rec = []
     for n, ours, ref in [(100, 0.01, 0.02), (1000, 0.1, 0.15)]:
-        for method, value in [("subsel", ours), ("numba_reference", ref)]:
+        for mode in ("forward", "forward_backward"):
             rec.append(
                 {
-                    "benchmark": "knapsack_ops",
-                    "dataset": "synthetic",
-                    "method": method,
-                    "metric": "seconds",
-                    "value": value,
-                    "params": {"op": "soft_knapsack", "mode": "forward", "B": 64, "n": n, "C": 100},
+                    "method": "subsel",
+                    "metric": "speedup_vs_numba_ref",
+                    "value": ref / ours,
+                    "seconds": ours,
+                    "params": {
+                        "problem": "knapsack",
+                        "mode": mode,
+                        "batch": 64,
+                        "n": n,
+                        "capacity": 100,
+                        "variant": "auto/full",
+                        "is_default": True,
+                        "numba_ref_s": ref,
+                    },
                 }
             )
     _write(tmp_path, "knapsack_ops", rec)
@@ -75,5 +83,5 @@ def test_records_feed_the_scorecard(tmp_path):
 
 def test_no_records_leaves_the_rows_unmeasured(tmp_path):
     s = section.build_section(tmp_path, results=None)
-    assert [r.met for r in s.scorecard][1:] == [None, None]
+    assert [r.met for r in s.scorecard][1:] == [None, None, None]
     assert "No speed records found" in s.body and "No regret records found" in s.body

@@ -101,62 +101,63 @@ def _median(values):
 
 
 def speed_rows(records: list[dict]) -> list[dict]:
-    """Pair our times with the Numba reference's, per setting: a list of dicts."""
-    by = defaultdict(dict)
-    for r in records:
-        if r.get("metric") not in ("seconds", "time_s", "median_seconds"):
-            continue
-        p = r.get("params", {})
-        key = tuple(
-            (k, p.get(k)) for k in ("op", "kind", "mode", "B", "n", "C", "k", "regularizer")
-        )
-        by[key][r.get("method")] = r.get("value")
+    """Our default configuration against the Numba reference, one dict per setting.
+
+    Reads the ``speedup_vs_numba_ref`` records of ``benchmarks/knapsack_ops.py`` whose
+    ``params.is_default`` is true (``checkpoint="auto"``, ``backend="auto"``): ``value`` is the
+    reference's median time over ours, ``seconds`` ours and ``params.numba_ref_s`` the reference's.
+    """
     rows = []
-    for key, methods in by.items():
-        ours = next((methods[m] for m in methods if str(m).startswith("subsel")), None)
-        ref = methods.get("numba_reference", methods.get("numba"))
-        if ours is None:
+    for r in records:
+        p = r.get("params", {})
+        if r.get("metric") != "speedup_vs_numba_ref" or not p.get("is_default"):
             continue
-        rows.append({**dict(key), "ours": ours, "reference": ref, "methods": methods})
+        rows.append(
+            {
+                "problem": p.get("problem"),
+                "mode": p.get("mode"),
+                "B": p.get("batch"),
+                "n": p.get("n"),
+                "C": p.get("capacity", p.get("k")),
+                "ours": float(r.get("seconds")),
+                "reference": float(p.get("numba_ref_s")),
+                "ratio": float(r.get("value")),
+                "variant": p.get("variant"),
+            }
+        )
     return rows
+
+
+def _plot_speed(rows: list[dict]):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, mode in zip(axes, ("forward", "forward_backward"), strict=True):
+        sel = [r for r in rows if r["mode"] == mode and r["problem"] == "knapsack"]
+        for i, C in enumerate(sorted({r["C"] for r in sel})):
+            pts = sorted((r["n"], r["ours"], r["reference"]) for r in sel if r["C"] == C)
+            ns = [p[0] for p in pts]
+            ax.plot(ns, [p[1] for p in pts], "o-", color=f"C{i}", label=f"ours, C = {C}")
+            ax.plot(
+                ns, [p[2] for p in pts], "s--", color=f"C{i}", alpha=0.6, label=f"Numba, C = {C}"
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("n items")
+        ax.set_title(mode.replace("_", " + "))
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("median seconds, batch 64")
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
 
 
 def _speed_html(results: Path | None, out_dir: Path) -> tuple[str, list[ScoreRow]]:
     records = load_records(results, "knapsack_ops")
     claim = "Smoothed DP operator, CPU, batch 64: time against a straightforward Numba version"
-    rows = [r for r in speed_rows(records) if r.get("B") == 64 and r.get("reference")]
+    rows = [r for r in speed_rows(records) if r["B"] == 64]
     head = "<h3>Speed against the Numba approach of the official code</h3>"
-    if not rows:
-        return (
-            head + f"<p>No speed records found. Run <code>{esc(SPEED_COMMAND)}</code> (or "
-            "<code>make bench</code>), then rerun the demo.</p>",
-            [ScoreRow(claim, "at least as fast (the issue's goal)", "", "", None, SPEED_COMMAND)],
-        )
-    ratios = [float(r["reference"]) / float(r["ours"]) for r in rows if r["ours"]]
-    table = html_table(
-        ["mode", "n", "C or k", "ours s", "Numba s", "Numba / ours"],
-        [
-            [
-                r.get("mode"),
-                r.get("n"),
-                r.get("C") or r.get("k"),
-                f"{float(r['ours']):.4g}",
-                f"{float(r['reference']):.4g}",
-                f"{float(r['reference']) / float(r['ours']):.2f}x",
-            ]
-            for r in sorted(rows, key=lambda r: (str(r.get("mode")), r.get("n"), r.get("C") or 0))
-        ],
-    )
-    worst = min(ratios)
-    row = ScoreRow(
-        claim,
-        "at least as fast at B = 64 (the issue's goal; the paper reports no CPU times)",
-        f"{np.median(ratios):.2f}x faster in the median, {worst:.2f}x at worst "
-        f"({len(ratios)} settings)",
-        "Numba, three full tables, parallel over the batch",
-        worst >= 1.0,
-        SPEED_COMMAND,
-    )
     gpu = ScoreRow(
         "GPU: B = 64, n = 1000, k = 100, forward + backward",
         "under 10 ms (the issue's goal)",
@@ -165,7 +166,59 @@ def _speed_html(results: Path | None, out_dir: Path) -> tuple[str, list[ScoreRow
         None,
         SPEED_COMMAND.replace("cpu", "cuda"),
     )
-    return head + table, [row, gpu]
+    if not rows:
+        return (
+            head + f"<p>No speed records found. Run <code>{esc(SPEED_COMMAND)}</code> (or "
+            "<code>make bench</code>), then rerun the demo.</p>",
+            [
+                ScoreRow(claim, "at least as fast (the issue's goal)", "", "", None, SPEED_COMMAND),
+                gpu,
+            ],
+        )
+    ratios = [r["ratio"] for r in rows]
+    held = sum(x >= 1.0 for x in ratios)
+    worst = min(rows, key=lambda r: r["ratio"])
+    table = html_table(
+        ["problem", "mode", "n", "C or k", "ours ms", "Numba ms", "Numba / ours", "ours keeps"],
+        [
+            [
+                r["problem"],
+                r["mode"].replace("_", " + "),
+                r["n"],
+                r["C"],
+                f"{1e3 * r['ours']:.3g}",
+                f"{1e3 * r['reference']:.3g}",
+                f"{r['ratio']:.2f}x",
+                "checkpoints" if "ckpt" in str(r["variant"]) else "the table",
+            ]
+            for r in sorted(rows, key=lambda r: (r["problem"], r["mode"], r["n"], r["C"]))
+        ],
+    )
+    fig = embed_figure(
+        save_figure(_plot_speed(rows), out_dir / "knapsack_speed.png"),
+        "Median time against n at batch 64 (log axes): ours (default settings) and a "
+        "straightforward Numba implementation with full tables, per capacity.",
+    )
+    row = ScoreRow(
+        claim,
+        "at least as fast at B = 64 (the issue's goal; the paper reports no CPU times)",
+        f"{np.median(ratios):.2f}x faster in the median; as fast or faster in {held} of "
+        f"{len(ratios)} settings, {worst['ratio']:.2f}x at worst ({worst['problem']}, "
+        f"{worst['mode'].replace('_', ' + ')}, n = {worst['n']}, C = {worst['C']})",
+        "Numba, full tables, parallel over the batch",
+        held == len(ratios),
+        SPEED_COMMAND,
+    )
+    body = (
+        head
+        + "<p>Both run on the same 2 CPU cores in one benchmark run, outputs equal to 1e-6. Ours "
+        "keeps the table while it fits in 128 MiB and checkpoints beyond (O(B C sqrt n) memory; "
+        "at n = 10,000, C = 1000 the reference needs 14.7 GB, ours 4.9 GB with the table and "
+        "about 70 MB with checkpoints).</p>"
+        + fig
+        + details(f"All {len(rows)} settings at batch 64", table)
+    )
+    return body, [row, gpu]
 
 
 def regret_table(records: list[dict]) -> dict:
