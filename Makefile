@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint clean data
+.PHONY: setup test demo bench lint clean data gpu-check
 
 setup: $(STAMP)
 
@@ -58,6 +58,13 @@ data: setup
 		&& dpkg -x r-cran-mlbench_*.deb mlbench && rm -f r-cran-mlbench_*.deb; \
 	fi
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+
+# On a machine with a CUDA GPU (torch built with CUDA): the Triton kernels of subsel.ops.knapsack
+# against the torch reference, then the operator benchmark on the GPU (a few minutes).
+gpu-check: setup
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,gpu]'
+	$(PY) -m pytest -q tests/ops/test_dp_triton.py tests/ops/test_knapsack.py
+	$(PY) benchmarks/knapsack_ops.py --device cuda --out benchmarks/results/knapsack_ops_cuda.json
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
