@@ -1,11 +1,15 @@
-"""What every benchmark records about where it ran: the commit and the processor."""
+"""What every benchmark records about where it ran (the commit and the processor), where it
+writes, and the glibc allocator controls of the speed benchmarks."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import platform
 import resource
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -76,3 +80,44 @@ def peak_bytes() -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+#: glibc tunables of the subprocesses (CPU, malloc tuning on): no mmap, never trim the heap.
+MALLOC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776"
+
+
+class Libc:
+    """glibc allocator controls via ctypes (no-ops where glibc is not available)."""
+
+    M_TRIM_THRESHOLD = -1
+    M_MMAP_MAX = -4
+
+    def __init__(self):
+        self.lib = None
+        name = ctypes.util.find_library("c")
+        if sys.platform.startswith("linux") and name:
+            try:
+                lib = ctypes.CDLL(name)
+            except OSError:
+                lib = None
+            if lib is not None and hasattr(lib, "mallopt") and hasattr(lib, "malloc_trim"):
+                self.lib = lib
+
+    def keep_freed_memory(self) -> bool:
+        """Serve every allocation from the heap and keep freed pages there.
+
+        ``mallopt`` caps the trim threshold at 2 GiB, so a freed multi-GiB table would still be
+        returned to the system (and faulted in again by the next call); the parent therefore
+        also sets ``GLIBC_TUNABLES`` (no cap) for the subprocesses, and then nothing is
+        changed here.
+        """
+        if self.lib is None:
+            return False
+        if MALLOC_TUNABLES in os.environ.get("GLIBC_TUNABLES", ""):
+            return True
+        ok = self.lib.mallopt(self.M_MMAP_MAX, 0) == 1
+        return ok and self.lib.mallopt(self.M_TRIM_THRESHOLD, 2**31 - 1) == 1
+
+    def trim(self) -> None:
+        if self.lib is not None:
+            self.lib.malloc_trim(0)

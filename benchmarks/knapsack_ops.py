@@ -71,8 +71,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import ctypes
-import ctypes.util
 import gc
 import importlib
 import json
@@ -88,7 +86,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _env import cpu_label, git_commit, out_path  # benchmarks/_env.py (run from this folder)
+from _env import (  # benchmarks/_env.py (run from this folder)
+    MALLOC_TUNABLES,
+    Libc,
+    cpu_label,
+    git_commit,
+    out_path,
+)
 
 BENCHMARK = "knapsack_ops"
 PROBLEMS = ("knapsack", "topk")
@@ -119,45 +123,6 @@ def variant_name(backend: str, checkpoint: bool) -> str:
 
 
 # ----------------------------------------------------------------------------- environment
-#: glibc tunables of the subprocesses (CPU, malloc tuning on): no mmap, never trim the heap.
-MALLOC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776"
-
-
-class Libc:
-    """glibc allocator controls via ctypes (no-ops where glibc is not available)."""
-
-    M_TRIM_THRESHOLD = -1
-    M_MMAP_MAX = -4
-
-    def __init__(self):
-        self.lib = None
-        name = ctypes.util.find_library("c")
-        if sys.platform.startswith("linux") and name:
-            try:
-                lib = ctypes.CDLL(name)
-            except OSError:
-                lib = None
-            if lib is not None and hasattr(lib, "mallopt") and hasattr(lib, "malloc_trim"):
-                self.lib = lib
-
-    def keep_freed_memory(self) -> bool:
-        """Serve every allocation from the heap and keep freed pages there.
-
-        ``mallopt`` caps the trim threshold at 2 GiB, so a freed multi-GiB table would still be
-        returned to the system (and faulted in again by the next call); the parent therefore
-        also sets ``GLIBC_TUNABLES`` (no cap) for the subprocesses, and then nothing is
-        changed here.
-        """
-        if self.lib is None:
-            return False
-        if MALLOC_TUNABLES in os.environ.get("GLIBC_TUNABLES", ""):
-            return True
-        ok = self.lib.mallopt(self.M_MMAP_MAX, 0) == 1
-        return ok and self.lib.mallopt(self.M_TRIM_THRESHOLD, 2**31 - 1) == 1
-
-    def trim(self) -> None:
-        if self.lib is not None:
-            self.lib.malloc_trim(0)
 
 
 def mem_available_bytes() -> int | None:

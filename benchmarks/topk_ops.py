@@ -60,8 +60,6 @@ Run (from the repository root)::
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import gc
 import importlib
 import json
@@ -77,6 +75,7 @@ from rich.console import Console
 from rich.table import Table
 
 from _env import (
+    Libc,
     cpu_label,
     git_commit,
     out_path,
@@ -107,35 +106,6 @@ def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
     return cpu_label()
-
-
-class Libc:
-    """glibc allocator controls via ctypes (no-ops where glibc is not available)."""
-
-    M_TRIM_THRESHOLD = -1
-    M_MMAP_MAX = -4
-
-    def __init__(self):
-        self.lib = None
-        name = ctypes.util.find_library("c")
-        if sys.platform.startswith("linux") and name:
-            try:
-                lib = ctypes.CDLL(name)
-            except OSError:
-                lib = None
-            if lib is not None and hasattr(lib, "mallopt") and hasattr(lib, "malloc_trim"):
-                self.lib = lib
-
-    def keep_freed_memory(self) -> bool:
-        """Serve every allocation from the heap and keep freed pages there."""
-        if self.lib is None:
-            return False
-        ok = self.lib.mallopt(self.M_MMAP_MAX, 0) == 1
-        return ok and self.lib.mallopt(self.M_TRIM_THRESHOLD, 2**31 - 1) == 1
-
-    def trim(self) -> None:
-        if self.lib is not None:
-            self.lib.malloc_trim(0)
 
 
 LIBC = Libc()
