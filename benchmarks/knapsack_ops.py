@@ -868,6 +868,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="seconds of timed calls per method and mode; slower calls get fewer repeats",
     )
     p.add_argument("--quick", action="store_true", help="tiny grid for a smoke run (seconds)")
+    for name, what in (("batch", "batch sizes"), ("n", "item counts"), ("cap", "capacities / k")):
+        p.add_argument(
+            f"--{name}", type=int, nargs="+", default=None, help=f"override the grid's {what}"
+        )
     p.add_argument("--out", type=Path, default=None, help="default benchmarks/results/<name>.json")
     p.add_argument(
         "--mem-frac",
@@ -992,7 +996,10 @@ def main(argv=None) -> int:
         )
     signal.signal(signal.SIGTERM, _terminate)  # so that the caches below are removed
     ctx = mp.get_context("spawn")
-    grid = QUICK_GRID if args.quick else FULL_GRID
+    grid = dict(QUICK_GRID if args.quick else FULL_GRID)
+    for name in ("batch", "n", "cap"):
+        if getattr(args, name):
+            grid[name] = tuple(getattr(args, name))
     spec0 = {
         "device": args.device,
         "malloc_tuning": args.device == "cpu" and not args.no_malloc_tuning,
