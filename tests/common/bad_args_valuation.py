@@ -110,7 +110,46 @@ def _ranking_spec(name, **extra):
     )
 
 
+def _hostcp_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = (X[:, 0] > 0).astype(int)
+    return X, y
+
+
 SPECS += [
+    CallSpec(
+        "HostCP",
+        lambda: {
+            "budget_fraction": 0.2,
+            "xi": 0.9,
+            "epochs": 1,
+            "batch_size": 10,
+            "max_old": 5,
+            "lr": 0.05,
+            "lr_phi": 1e-3,
+            "seed": 0,
+            "progress": False,
+        },
+        lambda **kw: valuation.HostCP(**kw).fit(*_hostcp_data()),
+        {
+            "budget_fraction": "pos_real",
+            "xi": "pos_real",
+            "epochs": "pos_int",
+            "batch_size": "pos_int",
+            "max_old": "int",
+            "lr": "pos_real",
+            "lr_phi": "pos_real",
+            "seed": "seed",
+            "progress": "flag",
+        },
+    ),
+    CallSpec(
+        "HostCP.fit",
+        lambda: {"X": _hostcp_data()[0], "y": _hostcp_data()[1]},
+        lambda **kw: valuation.HostCP(epochs=1, batch_size=10, seed=0).fit(kw["X"], kw["y"]),
+        {"X": "array(30, 3)", "y": "array(30)"},
+    ),
     _curve_spec("addition_curve"),
     _curve_spec("removal_curve"),
     _ranking_spec("mislabel_detection", fractions=(0.5,)),

@@ -1,11 +1,12 @@
 """Which training data are worth the most: the HOST-CP selection layer and the evaluations of
-data valuation (more to come: HostCP and the valuation baselines, issue 12).
+data valuation (more to come: the valuation baselines, issue 12).
 
 Imports torch, numpy and :mod:`subsel._validation`; scikit-learn inside the curve functions; cvxpy
 and cvxpylayers inside the one function that needs them (the reference solver).
 """
 
 from .facility_lp import FacilityLocationLP, FacilityLPResult
+from .hostcp import HostCP
 from .metrics import (
     DEFAULT_CURVE_FRACTIONS,
     DEFAULT_INSPECT_FRACTIONS,
@@ -24,6 +25,7 @@ from .metrics import (
 __all__ = [
     "FacilityLocationLP",
     "FacilityLPResult",
+    "HostCP",
     "addition_curve",
     "removal_curve",
     "mislabel_detection",
