@@ -176,3 +176,30 @@ EXEMPT: dict[str, str] = {
     "ValuationCurve": "a result record the curve functions return",
     "ClassBalance": "a result record class_balance returns",
 }
+
+
+def _fit_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    y = (X[:, 0] > 0).astype(int)
+    return {"X": X, "y": y, "X_val": X[:8], "y_val": y[:8]}
+
+
+def _fit_spec(name, **settings):
+    return CallSpec(
+        f"{name}.fit",
+        _fit_data,
+        lambda **kw: getattr(valuation, name)(**settings).fit(**kw),
+        {"X": "array(20, 3)", "y": "array(20)", "X_val": "array(8, 3)", "y_val": "array(8)"},
+        skip={"X_val:empty": "checked: covered by the shape message of X_val"} if False else {},
+    )
+
+
+SPECS += [
+    _fit_spec("RandomValuation", seed=0),
+    _fit_spec("KNNShapley", k=3),
+    _fit_spec("TMCShapley", max_iter=3, seed=0),
+    _fit_spec("TracInCP", epochs=2, n_checkpoints=1, seed=0),
+    _fit_spec("InfluenceFunction", method="direct"),
+    _fit_spec("DVRL", n_iter=3, batch_size=8, seed=0),
+]

@@ -1,10 +1,12 @@
-"""Which training data are worth the most: the HOST-CP selection layer and the evaluations of
-data valuation (more to come: the valuation baselines, issue 12).
+"""Which training data are worth the most: the HOST-CP selection layer (`FacilityLocationLP`,
+`HostCP`), the valuation baselines (random, KNN-Shapley, TMC Shapley, TracIn-CP, influence
+functions, DVRL) and the evaluations of data valuation (`metrics`).
 
 Imports torch, numpy and :mod:`subsel._validation`; scikit-learn inside the curve functions; cvxpy
 and cvxpylayers inside the one function that needs them (the reference solver).
 """
 
+from .baselines import DVRL, InfluenceFunction, KNNShapley, RandomValuation, TMCShapley, TracInCP
 from .facility_lp import FacilityLocationLP, FacilityLPResult
 from .hostcp import HostCP
 from .metrics import (
@@ -26,6 +28,12 @@ __all__ = [
     "FacilityLocationLP",
     "FacilityLPResult",
     "HostCP",
+    "RandomValuation",
+    "KNNShapley",
+    "TMCShapley",
+    "TracInCP",
+    "InfluenceFunction",
+    "DVRL",
     "addition_curve",
     "removal_curve",
     "mislabel_detection",

@@ -1,0 +1,478 @@
+"""Gradient-based valuation baselines (private): TracIn-CP and influence functions."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .._progress import progress_range
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_real,
+    check_seed,
+)
+from ._valuation_base import (
+    _check_data,
+    _import_torch,
+    _torch_generator,
+    _Valuation,
+)
+
+__all__ = ["TracInCP", "InfluenceFunction"]
+
+
+def _init_params(torch, d: int, C: int, hidden: int, gen, dtype) -> list:
+    """Parameters [W1, b1,] W, b with W (C, m): zeros for logistic regression, He init for MLP."""
+    if hidden == 0:
+        return [torch.zeros(C, d, dtype=dtype), torch.zeros(C, dtype=dtype)]
+    W1 = torch.randn(hidden, d, generator=gen, dtype=dtype) * np.sqrt(2.0 / d)
+    W2 = torch.randn(C, hidden, generator=gen, dtype=dtype) * np.sqrt(1.0 / hidden)
+    return [W1, torch.zeros(hidden, dtype=dtype), W2, torch.zeros(C, dtype=dtype)]
+
+
+def _features(torch, params: list, X):
+    """The input (n, m) of the last linear layer."""
+    if len(params) == 2:
+        return X
+    return torch.relu(X @ params[0].T + params[1])
+
+
+def _logits(torch, params: list, X):
+    return _features(torch, params, X) @ params[-2].T + params[-1]
+
+
+def _last_layer_grads(torch, params: list, X, y):
+    """Per-sample gradients of the cross-entropy w.r.t. the last layer, in factored form.
+
+    Returns ``R`` (n, C) = softmax - one-hot and ``H`` (n, m + 1) = [features, 1]; the gradient
+    of point i w.r.t. [W, b] is the outer product R_i H_i^T, and <g_i, g_j> = (R_i . R_j)(H_i . H_j).
+    """
+    with torch.no_grad():
+        h = _features(torch, params, X)
+        p = torch.softmax(h @ params[-2].T + params[-1], dim=1)
+        R = p.clone()
+        R[torch.arange(X.shape[0]), y] -= 1.0
+        H = torch.cat([h, torch.ones(X.shape[0], 1, dtype=X.dtype)], dim=1)
+    return R, H
+
+
+def _jvp_inner_products(torch, params: list, X, y, Xv, yv):
+    """<grad loss(z_i), mean_j grad loss(z_j^val)> over all parameters, for every i: (n,).
+
+    The mean validation gradient g_val by one backward pass, then the directional derivatives
+    J g_val of the n per-point losses (J: their (n, p) Jacobian) by the double-backward JVP:
+    J g_val = d/du <J^T u, g_val>, never forming J.
+    """
+    ps = [p.detach().requires_grad_(True) for p in params]
+    val_loss = torch.nn.functional.cross_entropy(_logits(torch, ps, Xv), yv)
+    g_val = torch.autograd.grad(val_loss, ps)
+    losses = torch.nn.functional.cross_entropy(_logits(torch, ps, X), y, reduction="none")
+    u = torch.zeros_like(losses, requires_grad=True)
+    vjp = torch.autograd.grad(losses, ps, grad_outputs=u, create_graph=True)  # J^T u
+    inner = sum((a * b).sum() for a, b in zip(vjp, g_val, strict=True))
+    (dots,) = torch.autograd.grad(inner, u)
+    return dots.detach()
+
+
+# ---------------------------------------------------------------------------------------------
+# TracIn-CP
+# ---------------------------------------------------------------------------------------------
+class TracInCP(_Valuation):
+    """TracIn with checkpoints (Pruthi et al. 2020) on a small torch classifier.
+
+    A multinomial logistic regression (``hidden=0``) or a one-hidden-layer ReLU MLP is trained by
+    minibatch SGD with a constant learning rate ``lr`` on the cross-entropy; after the epochs
+    spread evenly by ``n_checkpoints`` the parameters are kept as checkpoints. The value of
+    training point z_i is::
+
+        value_i = sum_c lr * < grad loss(z_i; w_c), mean_j grad loss(z_j^val; w_c) >
+
+    Sign convention: an SGD step on z_i changes the mean validation loss by about
+    ``-lr <g_i, g_val>``, so ``value_i`` is the loss *reduction* on the validation set that
+    training on z_i brought about along the trajectory (TracIn's "proponents" score high,
+    "opponents" such as mislabelled points low): higher = more valuable.
+
+    ``gradients="all"`` uses the gradients with respect to every parameter: the n inner products
+    with g_val are one Jacobian-vector product of the per-point losses in the direction g_val
+    (by double backpropagation), so no per-point gradient is ever stored. ``gradients="last"`` keeps only the last
+    linear layer's (weights and bias), in closed form (the common cheap TracIn variant; the same
+    as "all" for logistic regression).
+
+    Parameters
+    ----------
+    hidden : int >= 0, default 0
+        Hidden units (0: logistic regression).
+    epochs : int >= 1, default 20
+    lr : float > 0, default 0.1
+    batch_size : int >= 1, default 32
+    n_checkpoints : int in [1, epochs], default 5
+    gradients : {"all", "last"}, default "all"
+        Which parameters' gradients enter the inner products.
+    seed : None, int >= 0 or numpy.random.Generator
+        Initialisation and minibatch order.
+    progress : bool, default False
+
+    Attributes
+    ----------
+    values_ : ndarray of shape (n,)
+    checkpoints_ : list of list of ndarray
+        The parameters at each checkpoint ([W, b], or [W1, b1, W, b] for the MLP); W is (C, m).
+    checkpoint_epochs_ : ndarray of shape (n_checkpoints,)
+        The epoch (1-based) after which each checkpoint was taken.
+    history_ : ndarray of shape (epochs,)
+        The mean training loss of each epoch.
+    n_fits_ : int
+        Models trained (1).
+    seconds_ : float
+
+    Notes
+    -----
+    Training costs O(epochs n p) for p parameters; the values O(n_checkpoints (n + m) p), about
+    a few passes per checkpoint (one backward over the validation set, a double backward over
+    the training set), or O(n_checkpoints (n + m) (m_last + 1) C) for "last", with m_last the last
+    layer's input size, thanks to the factored gradients.
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden=0,
+        epochs=20,
+        lr=0.1,
+        batch_size=32,
+        n_checkpoints=5,
+        gradients="all",
+        seed=None,
+        progress=False,
+    ):
+        self.gradients = gradients
+        self.hidden = hidden
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.n_checkpoints = n_checkpoints
+        self.seed = seed
+        self.progress = progress
+
+    def fit(self, X, y, X_val, y_val) -> TracInCP:
+        """Train, keep checkpoints, score the training points.
+
+        Parameters
+        ----------
+        X, y, X_val, y_val : arrays of shapes (n, d), (n,), (m, d), (m,)
+            Training points and integer labels; validation points and labels (seen in ``y``).
+
+        Returns
+        -------
+        self
+        """
+        func = "TracInCP.fit"
+        t0 = time.perf_counter()
+        hidden = check_int(self.hidden, "hidden", func, low=0)
+        epochs = check_int(self.epochs, "epochs", func, low=1)
+        lr = check_real(self.lr, "lr", func, low=0.0, low_open=True)
+        batch_size = check_int(self.batch_size, "batch_size", func, low=1)
+        n_ckpt = check_int(
+            self.n_checkpoints, "n_checkpoints", func, low=1, high=epochs, high_label="epochs"
+        )
+        gradients = check_choice(self.gradients, ("all", "last"), "gradients", func)
+        progress = check_bool(self.progress, "progress", func)
+        rng = check_seed(self.seed, func)
+        Xtr, ytr, Xv, yv, classes = _check_data(X, y, X_val, y_val, func)
+        torch = _import_torch(func)
+        gen = _torch_generator(rng)
+        dt = torch.float64
+        Xt = torch.as_tensor(Xtr, dtype=dt)
+        yt = torch.as_tensor(ytr)
+        Xvt = torch.as_tensor(Xv, dtype=dt)
+        yvt = torch.as_tensor(yv)
+        n, d = Xtr.shape
+        C = classes.size
+        params = _init_params(torch, d, C, hidden, gen, dt)
+        ckpt_epochs = np.unique(np.round(np.linspace(epochs / n_ckpt, epochs, n_ckpt)).astype(int))
+        values = np.zeros(n)
+        checkpoints = []
+        history = []
+        for epoch in progress_range(epochs, progress, "TracIn-CP"):
+            order = torch.randperm(n, generator=gen)
+            total = 0.0
+            for start in range(0, n, batch_size):
+                b = order[start : start + batch_size]
+                for p in params:
+                    p.requires_grad_(True)
+                loss = torch.nn.functional.cross_entropy(_logits(torch, params, Xt[b]), yt[b])
+                grads = torch.autograd.grad(loss, params)
+                with torch.no_grad():
+                    params = [p - lr * g for p, g in zip(params, grads, strict=True)]
+                total += float(loss.detach()) * b.numel()
+            history.append(total / n)
+            if epoch + 1 in ckpt_epochs:
+                params = [p.detach() for p in params]
+                checkpoints.append([p.numpy().copy() for p in params])
+                if gradients == "last" or hidden == 0:
+                    R, H = _last_layer_grads(torch, params, Xt, yt)
+                    Rv, Hv = _last_layer_grads(torch, params, Xvt, yvt)
+                    G_val = Rv.T @ Hv / Xv.shape[0]  # (C, m+1): mean validation gradient
+                    values += lr * ((R @ G_val) * H).sum(1).numpy()
+                else:
+                    values += lr * _jvp_inner_products(torch, params, Xt, yt, Xvt, yvt).numpy()
+        self.values_ = values
+        self.checkpoints_ = checkpoints
+        self.checkpoint_epochs_ = ckpt_epochs
+        self.history_ = np.asarray(history)
+        self.n_fits_ = 1
+        self.classes_ = classes
+        self.seconds_ = time.perf_counter() - t0
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# influence functions
+# ---------------------------------------------------------------------------------------------
+def _cg(hvp, b, max_iter: int, rtol: float):
+    """Conjugate gradient for A x = b with A symmetric positive definite given by ``hvp``."""
+    x = b.new_zeros(b.shape)
+    r = b.clone()
+    p = r.clone()
+    rs = float(r @ r)
+    bnorm = max(float(b.norm()), 1e-300)
+    history = [np.sqrt(rs) / bnorm]
+    for _ in range(max_iter):
+        if history[-1] <= rtol:
+            break
+        Ap = hvp(p)
+        alpha = rs / float(p @ Ap)
+        x = x + alpha * p
+        r = r - alpha * Ap
+        rs_new = float(r @ r)
+        history.append(np.sqrt(rs_new) / bnorm)
+        p = r + (rs_new / rs) * p
+        rs = rs_new
+    return x, history
+
+
+class InfluenceFunction(_Valuation):
+    """Influence functions (Koh & Liang 2017) of an L2-regularised logistic regression.
+
+    The model: multinomial logistic regression theta = [W, b] (C, d + 1) fitted by L-BFGS (float64)
+    on ``L(theta) = mean_i CE(z_i; theta) + l2 / 2 * |theta|^2``. With ``H`` the Hessian of L at the
+    optimum plus ``damping * I``, the influence of up-weighting z_i on the mean validation loss is
+    ``I_i = - g_val^T H^{-1} g_i`` (g_i the gradient of the cross-entropy of z_i, g_val the mean
+    validation gradient); ``values_ = -I_i = g_val^T H^{-1} g_i``: positive when up-weighting z_i
+    lowers the validation loss, so higher = more valuable.
+
+    ``s = H^{-1} g_val`` is solved once: by conjugate gradient (``"cg"``) or LiSSA (``"lissa"``,
+    Agarwal et al. 2017: ``h <- g_val + h - (H_B h) / scale``, ``H^{-1} g_val ~ h / scale``,
+    with H_B the Hessian on a minibatch B, or the full set when ``batch_size=None``), with
+    Hessian-vector products by double backpropagation; ``"direct"`` forms H and solves (small d
+    only). Then ``values_ = G s`` with the per-sample gradients in closed form.
+
+    Parameters
+    ----------
+    method : {"cg", "lissa", "direct"}, default "cg"
+    damping : float >= 0, default 0.001
+        Added to the Hessian's diagonal.
+    l2 : float > 0, default 0.01
+        The model's L2 penalty (makes the loss strongly convex, so H is invertible).
+    max_iter : int >= 1, default 100
+        CG iterations, or LiSSA's recursion depth.
+    rtol : float > 0, default 1e-8
+        CG stops at relative residual ``rtol``; full-batch LiSSA when a step changes the estimate
+        by less than ``rtol`` relative.
+    scale : None or float > 0, default None
+        LiSSA's scale; must exceed H's largest eigenvalue. None uses the bound
+        ``0.5 * lambda_max(X~^T X~ / n) + l2 + damping`` (softmax curvature is at most 1/2),
+        which guarantees convergence.
+    batch_size : None or int >= 1, default None
+        LiSSA's minibatch (None: full-batch, deterministic).
+    n_repeats : int >= 1, default 1
+        LiSSA estimates averaged.
+    fit_max_iter : int >= 1, default 500
+        L-BFGS iterations of the model fit.
+    seed : None, int >= 0 or numpy.random.Generator
+        LiSSA's minibatches.
+
+    Attributes
+    ----------
+    values_ : ndarray of shape (n,)
+    params_ : ndarray of shape (C, d + 1)
+        The fitted [W, b].
+    s_test_ : ndarray of shape (C, d + 1)
+        The inverse-Hessian-vector product H^{-1} g_val.
+    grad_norm_ : float
+        The norm of the gradient of L at the fitted parameters (near 0 at the optimum).
+    history_ : ndarray
+        CG's relative residuals, or LiSSA's relative change per step (empty for "direct").
+    n_fits_ : int
+        Models fitted (1).
+    seconds_ : float
+
+    Notes
+    -----
+    With p = C (d + 1) parameters: fit O(fit_max_iter n p); each HVP O(n p) (O(|B| p) for LiSSA's
+    minibatches); CG needs at most ``max_iter`` HVPs, LiSSA ``n_repeats * max_iter``; "direct"
+    O(n p^2 + p^3). The values O(n p).
+    """
+
+    def __init__(
+        self,
+        *,
+        method="cg",
+        damping=0.001,
+        l2=0.01,
+        max_iter=100,
+        rtol=1e-8,
+        scale=None,
+        batch_size=None,
+        n_repeats=1,
+        fit_max_iter=500,
+        seed=None,
+    ):
+        self.method = method
+        self.damping = damping
+        self.l2 = l2
+        self.max_iter = max_iter
+        self.rtol = rtol
+        self.scale = scale
+        self.batch_size = batch_size
+        self.n_repeats = n_repeats
+        self.fit_max_iter = fit_max_iter
+        self.seed = seed
+
+    def fit(self, X, y, X_val, y_val) -> InfluenceFunction:
+        """Fit the model, solve the inverse HVP, score the training points.
+
+        Parameters
+        ----------
+        X, y, X_val, y_val : arrays of shapes (n, d), (n,), (m, d), (m,)
+            Training points and integer labels; validation points and labels (seen in ``y``).
+
+        Returns
+        -------
+        self
+        """
+        func = "InfluenceFunction.fit"
+        t0 = time.perf_counter()
+        method = check_choice(self.method, ("cg", "lissa", "direct"), "method", func)
+        damping = check_real(self.damping, "damping", func, low=0.0)
+        l2 = check_real(self.l2, "l2", func, low=0.0, low_open=True)
+        max_iter = check_int(self.max_iter, "max_iter", func, low=1)
+        rtol = check_real(self.rtol, "rtol", func, low=0.0, low_open=True)
+        scale = None
+        if self.scale is not None:
+            scale = check_real(self.scale, "scale", func, low=0.0, low_open=True)
+        batch_size = None
+        if self.batch_size is not None:
+            batch_size = check_int(self.batch_size, "batch_size", func, low=1)
+        n_repeats = check_int(self.n_repeats, "n_repeats", func, low=1)
+        fit_max_iter = check_int(self.fit_max_iter, "fit_max_iter", func, low=1)
+        rng = check_seed(self.seed, func)
+        Xtr, ytr, Xv, yv, classes = _check_data(X, y, X_val, y_val, func)
+        torch = _import_torch(func)
+        gen = _torch_generator(rng)
+        dt = torch.float64
+        n, d = Xtr.shape
+        C = classes.size
+        Xt = torch.cat([torch.as_tensor(Xtr, dtype=dt), torch.ones(n, 1, dtype=dt)], 1)
+        yt = torch.as_tensor(ytr)
+        Xvt = torch.cat([torch.as_tensor(Xv, dtype=dt), torch.ones(Xv.shape[0], 1, dtype=dt)], 1)
+        yvt = torch.as_tensor(yv)
+        shape = (C, d + 1)
+
+        def objective(theta, idx=None):
+            A, b = (Xt, yt) if idx is None else (Xt[idx], yt[idx])
+            loss = torch.nn.functional.cross_entropy(A @ theta.view(shape).T, b)
+            return loss + 0.5 * l2 * (theta @ theta)
+
+        # fit by L-BFGS
+        theta = torch.zeros(C * (d + 1), dtype=dt, requires_grad=True)
+        opt = torch.optim.LBFGS(
+            [theta],
+            lr=1.0,
+            max_iter=fit_max_iter,
+            tolerance_grad=1e-12,
+            tolerance_change=1e-14,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+        )
+
+        def closure():
+            opt.zero_grad()
+            loss = objective(theta)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        theta = theta.detach()
+        th = theta.clone().requires_grad_(True)
+        grad_norm = float(torch.autograd.grad(objective(th), th)[0].norm())
+
+        # the full-batch gradient graph is built once and reused by every HVP
+        t_full = theta.clone().requires_grad_(True)
+        (g_full,) = torch.autograd.grad(objective(t_full), t_full, create_graph=True)
+
+        def hvp(v, idx=None):
+            """(H_B + damping I) v by double backpropagation (B: the batch ``idx``, or all)."""
+            if idx is None:
+                t, g = t_full, g_full
+            else:
+                t = theta.clone().requires_grad_(True)
+                (g,) = torch.autograd.grad(objective(t, idx), t, create_graph=True)
+            (hv,) = torch.autograd.grad(g, t, v, retain_graph=idx is None)
+            return hv + damping * v
+
+        # mean validation gradient (cross-entropy only), closed form
+        with torch.no_grad():
+            Pv = torch.softmax(Xvt @ theta.view(shape).T, 1)
+            Pv[torch.arange(Xvt.shape[0]), yvt] -= 1.0
+            g_val = (Pv.T @ Xvt / Xvt.shape[0]).reshape(-1)
+
+        history: list[float] = []
+        if method == "cg":
+            s, history = _cg(hvp, g_val, max_iter, rtol)
+        elif method == "direct":
+            t = theta.clone().requires_grad_(True)
+            Hm = torch.autograd.functional.hessian(lambda u: objective(u), t)
+            Hm = Hm + damping * torch.eye(Hm.shape[0], dtype=dt)
+            s = torch.linalg.solve(Hm, g_val)
+        else:
+            if scale is None:
+                gram = (Xt.T @ Xt / n).numpy()
+                scale = 0.5 * float(np.linalg.eigvalsh(gram)[-1]) + l2 + damping
+            estimates = []
+            for _ in range(n_repeats):
+                h = g_val.clone()
+                for _ in range(max_iter):
+                    idx = None
+                    if batch_size is not None and batch_size < n:
+                        idx = torch.randperm(n, generator=gen)[:batch_size]
+                    h_new = g_val + h - hvp(h, idx) / scale
+                    change = float((h_new - h).norm()) / max(float(h_new.norm()), 1e-300)
+                    history.append(change)
+                    h = h_new
+                    if idx is None and change <= rtol:
+                        break  # full-batch recursion converged
+                estimates.append(h / scale)
+            s = torch.stack(estimates).mean(0)
+        with torch.no_grad():
+            P = torch.softmax(Xt @ theta.view(shape).T, 1)
+            P[torch.arange(n), yt] -= 1.0
+            S = s.view(shape)
+            values = ((P @ S) * Xt).sum(1)  # <g_i, s> with g_i = outer(P_i, x~_i)
+        self.values_ = values.numpy()
+        self.params_ = theta.view(shape).numpy().copy()
+        self.s_test_ = s.view(shape).numpy().copy()
+        self.grad_norm_ = grad_norm
+        self.history_ = np.asarray(history, dtype=np.float64)
+        self.n_fits_ = 1
+        self.classes_ = classes
+        self.seconds_ = time.perf_counter() - t0
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# DVRL
+# ---------------------------------------------------------------------------------------------
