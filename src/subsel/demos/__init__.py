@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from ..report import ScoreRow, Section, esc, write_report
-from . import diversity, knapsack, sampling, selection
+from . import diversity, knapsack, sampling, selection, valuation
 from ._results import RESULTS, default_results_dir, load_records, record_names
 
 __all__ = [
@@ -53,20 +52,7 @@ SECTIONS: list[Builder] = [
     selection.build_section,
     diversity.build_section,
     knapsack.build_section,
-    partial(
-        placeholder,
-        "High-value training subsets / data valuation",
-        "scoring training examples by their value and keeping the most useful ones",
-        None,
-        scorecard=(
-            ScoreRow(
-                "HOST-CP: a model trained on the selected high-value subset beats the "
-                "valuation baselines (IF, Data Shapley, TracIn-CP)",
-                "higher test accuracy than every baseline at each subset size",
-                met=None,
-            ),
-        ),
-    ),
+    valuation.build_section,
 ]
 
 
