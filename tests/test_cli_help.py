@@ -16,7 +16,7 @@ def help_text(*args) -> str:
     return res.stdout
 
 
-@pytest.mark.parametrize("command", [[], ["select"], ["diverse"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["select"], ["diverse"], ["value"], ["demo"]])
 def test_no_type_after_flags_and_no_boxes(command):
     text = help_text(*command)
     assert "<bool>" not in text and "╭" not in text
@@ -32,7 +32,7 @@ def test_select_lists_methods_and_what_each_needs():
 
 def test_top_level_lists_every_command():
     text = help_text()
-    for command in ("demo", "select", "diverse"):
+    for command in ("demo", "select", "diverse", "value"):
         assert f"  {command} " in text
 
 

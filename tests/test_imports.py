@@ -29,6 +29,7 @@ LEVELS = {
     "cli": 3,
     "_cli_errors": 3,  # the command line's one-line errors
     "_cli_diverse": 3,  # `subsel diverse`
+    "_cli_value": 3,  # `subsel value`
     "demos": 3,
 }
 # Same-level imports that the design allows.
@@ -43,6 +44,8 @@ ALLOWED = {
     ("cli", "_cli_errors"),
     ("cli", "_cli_diverse"),
     ("_cli_diverse", "_cli_errors"),
+    ("cli", "_cli_value"),
+    ("_cli_value", "_cli_errors"),
     ("demos", "report"),
     ("report", "demos"),
 }

@@ -14,6 +14,7 @@ import typer.core
 from . import __version__
 from ._cli_diverse import diverse as _diverse_command
 from ._cli_errors import library_error, one_line_exit
+from ._cli_value import value as _value_command
 
 
 class _OneLineErrors(typer.core.TyperGroup):
@@ -327,6 +328,8 @@ def select(
 
 # `subsel diverse` lives in its own module (cli.py stays a map of the commands).
 app.command(name="diverse")(_diverse_command)
+# `subsel value` (data valuation, HOST-CP and baselines) likewise.
+app.command(name="value")(_value_command)
 
 
 def _open_dask(path: Path):
