@@ -32,6 +32,7 @@ bench: setup data
 	$(PY) benchmarks/dfl_knapsack.py
 	$(PY) benchmarks/facility_lp.py
 	$(PY) benchmarks/knapsack_ops.py --device cpu
+	$(PY) benchmarks/valuation.py
 
 # Offline data for the benchmarks (../shared/DATA.md), without root: the Debian packages are
 # fetched with `apt-get download` and unpacked with `dpkg -x` into $(CACHE), where

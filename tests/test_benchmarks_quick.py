@@ -29,6 +29,7 @@ SCRIPTS = (
     "dfl_knapsack",
     "facility_lp",
     "knapsack_ops",
+    "valuation",
 )
 KEYS = {
     "benchmark",
