@@ -27,3 +27,25 @@ def test_experiment_metrics_are_consistent():
     # KNN-Shapley separates the flipped labels on digits; random does not
     assert exp["methods"]["KNN-Shapley"]["auc"] > 0.8
     assert abs(exp["methods"]["Random"]["auc"] - 0.5) < 0.15
+
+
+def test_benchmark_records_are_averaged_over_seeds(tmp_path):
+    import json
+
+    recs = [
+        {
+            "method": "subsel",
+            "dataset": "letter",
+            "metric": "mislabel_auc",
+            "value": v,
+            "params": {"seed": i, "variant": "hostcp"},
+        }
+        for i, v in enumerate((0.4, 0.6))
+    ]
+    (tmp_path / "valuation.json").write_text(json.dumps(recs))
+    table = section.benchmark_table(recs)
+    mean, std, count = table[("letter", "hostcp")]["mislabel_auc"]
+    assert (round(mean, 12), round(std, 12), count) == (0.5, 0.1, 2)
+    html = section._benchmark_html(tmp_path)
+    assert "0.5 ± 0.1" in html and "hostcp" in html
+    assert "No valuation records found" in section._benchmark_html(None)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..report import ScoreRow, Section, embed_figure, esc, html_table, save_figure
+from ..report import ScoreRow, Section, details, embed_figure, esc, html_table, save_figure
+from ._results import load_records
 
 __all__ = ["TITLE", "build_section", "run_experiment"]
 
@@ -82,6 +83,58 @@ def run_experiment(seed: int = 0, n_train: int = 1000, step=None) -> dict:
     return out
 
 
+BENCH_COMMAND = "python benchmarks/valuation.py"
+_BENCH_METRICS = (
+    ("mislabel_found@20", "found @20%"),
+    ("mislabel_auc", "AUC"),
+    ("addition_acc@20", "acc @20%"),
+    ("seconds", "seconds"),
+)
+
+
+def benchmark_table(records: list[dict]) -> dict:
+    """``{(dataset, method): {metric: (mean, std, count)}}`` of ``benchmarks/valuation.py``."""
+    groups: dict = {}
+    for r in records:
+        p = r.get("params", {})
+        method = p.get("variant") or r.get("method")
+        groups.setdefault((r.get("dataset"), method), {}).setdefault(r.get("metric"), []).append(
+            float(r["value"])
+        )
+    return {
+        key: {m: (float(np.mean(v)), float(np.std(v)), len(v)) for m, v in metrics.items()}
+        for key, metrics in groups.items()
+    }
+
+
+def _benchmark_html(results: Path | None) -> str:
+    table = benchmark_table(load_records(results, "valuation"))
+    head = "<h3>The benchmark (benchmarks/valuation.py)</h3>"
+    keys = sorted(k for k in table if "mislabel_auc" in table[k])
+    if not keys:
+        return head + (
+            f"<p>No valuation records found. Run <code>{esc(BENCH_COMMAND)}</code>, then rerun "
+            "the demo.</p>"
+        )
+    rows = []
+    for dataset, method in keys:
+        m = table[(dataset, method)]
+        cells = [dataset, method]
+        for metric, _ in _BENCH_METRICS:
+            v = m.get(metric)
+            cells.append(f"{v[0]:.3g} ± {v[1]:.2g}" if v else "")
+        cells.append(m["mislabel_auc"][2])
+        rows.append(cells)
+    return (
+        head + "<p>10% flipped labels; mean ± std over seeds (the number of seeds in the last "
+        "column). Low value = suspicious.</p>"
+        + details(
+            f"{len(rows)} data set / method pairs",
+            html_table(["data set", "method", *[h for _, h in _BENCH_METRICS], "seeds"], rows),
+        )
+    )
+
+
 def _plot(exp: dict):
     from matplotlib.figure import Figure
 
@@ -114,7 +167,7 @@ def build_section(
     results: Path | None = None,
 ) -> Section:
     """Run the live valuation experiment, write its figure into ``out_dir``, return the section."""
-    del samples, results
+    del samples
     step = step or (lambda _msg: None)
     exp = run_experiment(seed, step=step)
     methods = exp["methods"]
@@ -176,5 +229,6 @@ def build_section(
         + "<p>Paper, Table 1 (CIFAR10, share found at 20% inspected): "
         + esc(", ".join(f"{k} {v:g}" for k, v in PAPER_TABLE1_20.items()))
         + ". Every method there is close to chance (0.20).</p>"
+        + _benchmark_html(None if results is None else Path(results))
     )
     return Section(TITLE, body, [], "built (in progress: benchmark and CLI)", [detect, add])
