@@ -13,11 +13,11 @@ from .._validation import (
     check_real,
     check_seed,
 )
+from ._curves import _check_model, _fresh_model
 from ._valuation_base import (
     _check_data,
     _Valuation,
 )
-from .metrics import _check_model, _fresh_model
 
 __all__ = ["KNNShapley", "TMCShapley"]
 

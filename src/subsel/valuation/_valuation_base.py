@@ -11,7 +11,7 @@ from .._validation import (
     check_embeddings,
     input_error,
 )
-from .metrics import _check_labels
+from ._metric_checks import _check_labels
 
 
 # ---------------------------------------------------------------------------------------------
