@@ -121,3 +121,23 @@ class Libc:
     def trim(self) -> None:
         if self.lib is not None:
             self.lib.malloc_trim(0)
+
+
+def status_kib(field: str) -> int:
+    """A ``/proc/self/status`` field in KiB (``VmRSS``, ``VmHWM``); KeyError where absent."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def reset_peak_rss() -> bool:
+    """Reset the peak RSS (``VmHWM``) through ``/proc/self/clear_refs``; False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        status_kib("VmHWM")
+        return True
+    except (OSError, KeyError):
+        return False

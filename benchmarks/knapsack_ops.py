@@ -86,12 +86,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _env import (  # benchmarks/_env.py (run from this folder)
+from _env import (
     MALLOC_TUNABLES,
     Libc,
     cpu_label,
     git_commit,
     out_path,
+    reset_peak_rss,
+    status_kib,  # benchmarks/_env.py (run from this folder)
 )
 
 BENCHMARK = "knapsack_ops"
@@ -137,14 +139,6 @@ def mem_available_bytes() -> int | None:
     return None
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
 class CpuMemory:
     """Peak RSS growth of one call: VmHWM after minus VmRSS before (peak reset by clear_refs);
     without clear_refs, the growth of ru_maxrss when the call raised it, else None."""
@@ -153,30 +147,20 @@ class CpuMemory:
         self.libc = libc
         self.base_kib = 0
         self.maxrss0 = 0
-        self.clear_refs = self._reset_peak()
-
-    @staticmethod
-    def _reset_peak() -> bool:
-        try:
-            with open("/proc/self/clear_refs", "w") as fh:
-                fh.write("5")
-            _status_kib("VmHWM")
-            return True
-        except (OSError, KeyError):
-            return False
+        self.clear_refs = reset_peak_rss()
 
     def start(self) -> None:
         gc.collect()
         self.libc.trim()
         if self.clear_refs:
-            self._reset_peak()
-            self.base_kib = _status_kib("VmRSS")
+            reset_peak_rss()
+            self.base_kib = status_kib("VmRSS")
         else:
             self.maxrss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     def stop(self) -> float | None:
         if self.clear_refs:
-            return max(0, _status_kib("VmHWM") - self.base_kib) / 1024.0
+            return max(0, status_kib("VmHWM") - self.base_kib) / 1024.0
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - self.maxrss0
         return grown / 1024.0 if grown > 0 else None
 

@@ -79,6 +79,8 @@ from _env import (
     cpu_label,
     git_commit,
     out_path,
+    reset_peak_rss,
+    status_kib,
 )  # benchmarks/_env.py (scripts run from this folder)
 from subsel._io import atomic_write_text
 from subsel.ops import neuralsort_topk, relaxed_topk
@@ -112,41 +114,23 @@ LIBC = Libc()
 
 
 # ----------------------------------------------------------------------------- measurement
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
 class CpuMemory:
     """Peak RSS growth of one call: VmHWM after minus VmRSS before, peak reset via clear_refs."""
 
     def __init__(self):
-        self.available = self._reset_peak()
+        self.available = reset_peak_rss()
         self.base_kib = 0
-
-    @staticmethod
-    def _reset_peak() -> bool:
-        try:
-            with open("/proc/self/clear_refs", "w") as fh:
-                fh.write("5")
-            _status_kib("VmHWM")
-            return True
-        except (OSError, KeyError):
-            return False
 
     def start(self) -> None:
         LIBC.trim()
         if self.available:
-            self._reset_peak()
-            self.base_kib = _status_kib("VmRSS")
+            reset_peak_rss()
+            self.base_kib = status_kib("VmRSS")
 
     def stop(self) -> float | None:
         if not self.available:
             return None
-        return max(0, _status_kib("VmHWM") - self.base_kib) / 1024.0
+        return max(0, status_kib("VmHWM") - self.base_kib) / 1024.0
 
 
 class CudaMemory:
