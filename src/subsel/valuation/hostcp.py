@@ -23,7 +23,6 @@ from subsel._selector import ParamsMixin
 from subsel._validation import (
     check_bool,
     check_choice,
-    check_embeddings,
     check_int,
     check_real,
     check_seed,
@@ -31,6 +30,16 @@ from subsel._validation import (
     param_error,
 )
 
+from ._hostcp_steps import (
+    _check_data,
+    _check_embedding_inputs,
+    _evaluate,
+    _fingerprint,
+    _knn_backend,
+    _lookahead,
+    _nearest_old,
+    _selector_input,
+)
 from .facility_lp import FacilityLocationLP
 
 __all__ = ["HostCP"]
@@ -38,6 +47,7 @@ __all__ = ["HostCP"]
 _FUNC = "HostCP"
 _CKPT_NAME = "hostcp_checkpoint.pt"
 _CKPT_VERSION = 1
+_SELECTOR_INPUTS = ("features", "features+label", "features+label+loss")
 
 
 class HostCP(ParamsMixin):
@@ -94,6 +104,16 @@ class HostCP(ParamsMixin):
         With the default smoothing most ``u`` lie near 0 or 1 and the two differ little.
     solver : {"native", "cvxpylayers"}, default "native"
         Solver of the LP layer.
+    relaxation : {"budget", "mass"}, default "budget"
+        The LP of :class:`FacilityLocationLP`: opening variables ``u`` with ``sum u <= gamma
+        |D_i|`` ("budget"), or the authors' code's cap on the total mass of ``z_new`` ("mass").
+        "mass" needs old points to carry the mass above its cap, so the first minibatch of each
+        epoch (``O`` empty) is solved with "budget".
+    selector_inputs : {"features", "features+label", "features+label+loss"}, default "features"
+        What ``phi`` sees of a point: its features (the paper), also its one-hot label, or also
+        the label and the model's current cross-entropy on it (no gradient through the model).
+        The default ``phi`` is sized to match; a given ``embedding`` must take ``d`` (+ ``C``)
+        (+ 1) inputs, in that order.
     smoothing : float or None, default None
         Relative quadratic smoothing of the layer (``None``: the layer's default).
     knn : {"auto", "faiss", "exact"}, default "auto"
@@ -149,8 +169,13 @@ class HostCP(ParamsMixin):
     Without ``X_test`` the look-ahead value and the reported accuracy use the training data
     itself (noisy labels included); pass held-out data, as the paper does.
 
-    ``phi`` sees the features only, never the labels, so it can move a mislabelled point away
-    from (or towards) its neighbours only through the features.
+    With ``selector_inputs="features"`` ``phi`` never sees the labels, so it can move a
+    mislabelled point away from (or towards) its neighbours only through the features, and the
+    scores carry no information on which labels are wrong (``benchmarks/valuation.py``: mislabel
+    AUC about 0.5). Facility location opens points unlike their neighbours; a label (or a loss)
+    that disagrees with the neighbours makes a point unlike them, so the label-aware inputs only
+    help when the look-ahead value's gradient reaches ``phi`` strongly enough to undo that,
+    which takes a larger ``smoothing`` of the layer (measured in the benchmark).
 
     Complexity, per epoch with ``n`` points of ``d`` features, minibatches of ``b``, ``m =
     max_old``, embedding dimension ``p`` and ``|O| <= gamma n`` old points: ``n / b`` LP solves
@@ -187,6 +212,8 @@ class HostCP(ParamsMixin):
         lr_phi: float = 1e-3,
         model_loss: str = "weighted",
         solver: str = "native",
+        relaxation: str = "budget",
+        selector_inputs: str = "features",
         smoothing: float | None = None,
         knn: str = "auto",
         test_batch_size: int = 256,
@@ -207,6 +234,8 @@ class HostCP(ParamsMixin):
         self.lr_phi = lr_phi
         self.model_loss = model_loss
         self.solver = solver
+        self.relaxation = relaxation
+        self.selector_inputs = selector_inputs
         self.smoothing = smoothing
         self.knn = knn
         self.test_batch_size = test_batch_size
@@ -231,6 +260,10 @@ class HostCP(ParamsMixin):
             "lr_phi": check_real(self.lr_phi, "lr_phi", f, low=0.0, low_open=True),
             "model_loss": check_choice(self.model_loss, ("weighted", "selected"), "model_loss", f),
             "solver": check_choice(self.solver, ("native", "cvxpylayers"), "solver", f),
+            "relaxation": check_choice(self.relaxation, ("budget", "mass"), "relaxation", f),
+            "selector_inputs": check_choice(
+                self.selector_inputs, _SELECTOR_INPUTS, "selector_inputs", f
+            ),
             "knn": check_choice(self.knn, ("auto", "faiss", "exact"), "knn", f),
             "test_batch_size": check_int(self.test_batch_size, "test_batch_size", f, low=1),
             "standardize": check_bool(self.standardize, "standardize", f),
@@ -314,10 +347,23 @@ class HostCP(ParamsMixin):
 
         rng = check_seed(self.seed, _FUNC)
         base_seed = int(rng.integers(0, 2**62))
-        model, phi = self._build(d, len(classes), base_seed, dev)
+        d_phi = (
+            d + len(classes) * ("label" in p["selector_inputs"]) + ("loss" in p["selector_inputs"])
+        )
+        model, phi = self._build(d, d_phi, len(classes), base_seed, dev)
+        p["n_classes"] = len(classes)
+        _check_embedding_inputs(phi, d_phi, p["selector_inputs"], dev)
         opt = torch.optim.SGD(model.parameters(), lr=p["lr"], momentum=0.9)
         opt_phi = torch.optim.Adam(phi.parameters(), lr=p["lr_phi"])
         layer = FacilityLocationLP(
+            p["budget_fraction"],
+            p["xi"],
+            solver=p["solver"],
+            relaxation=p["relaxation"],
+            smoothing=self.smoothing,
+        )
+        # the epochs' first minibatches, where O is empty (see `relaxation`)
+        first_layer = FacilityLocationLP(
             p["budget_fraction"], p["xi"], solver=p["solver"], smoothing=self.smoothing
         )
         st = {
@@ -338,7 +384,20 @@ class HostCP(ParamsMixin):
         for epoch in range(st["epoch"], p["epochs"]):
             t0 = time.perf_counter()
             stats = self._epoch(
-                epoch, base_seed, p, Xg, yg, Xtg, ytg, model, phi, opt, opt_phi, layer, knn, st
+                epoch,
+                base_seed,
+                p,
+                Xg,
+                yg,
+                Xtg,
+                ytg,
+                model,
+                phi,
+                opt,
+                opt_phi,
+                (layer, first_layer),
+                knn,
+                st,
             )
             test_loss, test_acc = _evaluate(model, Xtg, ytg)
             st["history"].append(
@@ -376,7 +435,7 @@ class HostCP(ParamsMixin):
         return self
 
     # -----------------------------------------------------------------------------------------
-    def _build(self, d: int, n_classes: int, base_seed: int, dev):
+    def _build(self, d: int, d_phi: int, n_classes: int, base_seed: int, dev):
         """Copies of the given modules, or the defaults, initialized in a forked torch RNG."""
         import copy
 
@@ -387,13 +446,13 @@ class HostCP(ParamsMixin):
             else:
                 model = copy.deepcopy(self.model)
             if self.embedding is None:
-                phi = nn.Sequential(nn.Linear(d, 100), nn.ReLU(), nn.BatchNorm1d(100))
+                phi = nn.Sequential(nn.Linear(d_phi, 100), nn.ReLU(), nn.BatchNorm1d(100))
             else:
                 phi = copy.deepcopy(self.embedding)
         return model.to(dev).float(), phi.to(dev).float()
 
     def _epoch(
-        self, epoch, base_seed, p, Xg, yg, Xtg, ytg, model, phi, opt, opt_phi, layer, knn, st
+        self, epoch, base_seed, p, Xg, yg, Xtg, ytg, model, phi, opt, opt_phi, layers, knn, st
     ):
         """One pass over the data (Algorithm 1, lines 8-20); updates ``st`` in place."""
         n = Xg.shape[0]
@@ -405,6 +464,8 @@ class HostCP(ParamsMixin):
         gamma, xi, lr = p["budget_fraction"], p["xi"], p["lr"]
         old: list[np.ndarray] = []
         loss_sum = value_sum = 0.0
+        layer, first_layer = layers
+        phi_in = _selector_input(p["selector_inputs"], Xg, yg, model, p["n_classes"])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(erng.integers(0, 2**62)))  # dropout etc. of user modules
             for bi in progress_range(len(batches), p["progress"], f"HOST-CP epoch {epoch + 1}"):
@@ -413,14 +474,17 @@ class HostCP(ParamsMixin):
                 idx_t = torch.as_tensor(idx, device=Xg.device)
                 old_idx = np.concatenate(old) if old else np.zeros(0, dtype=np.int64)
                 if old_idx.size > p["max_old"]:
-                    old_idx = _nearest_old(phi, Xg, idx, old_idx, p["max_old"], knn)
+                    old_idx = _nearest_old(phi, phi_in, idx, old_idx, p["max_old"], knn)
                 # lines 10-14: embeddings, distances, the layer
                 phi.train()
-                h = phi(Xg[torch.as_tensor(np.concatenate([idx, old_idx]), device=Xg.device)])
+                h = phi(phi_in(np.concatenate([idx, old_idx])))
                 h_new, h_old = h[:b], h[b:]
                 d_nn = torch.cdist(h_new, h_new, p=1)
                 d_no = torch.cdist(h_new, h_old, p=1)
-                u = layer(d_no, d_nn).to(torch.float32)
+                # "mass" needs old points to hold the mass above its cap: without them (each
+                # epoch's first minibatch) the budget relaxation decides
+                lp = layer if old_idx.size or p["relaxation"] == "budget" else first_layer
+                u = lp(d_no, d_nn).to(torch.float32)
                 # lines 16-19: the selected loss (eq. 8), the look-ahead value (eq. 9)
                 model.train()
                 k = gamma * b
@@ -525,163 +589,3 @@ class HostCP(ParamsMixin):
         for k in st:
             st[k] = state[k]
         return int(state["base_seed"])
-
-
-# ---------------------------------------------------------------------------------------------
-def _check_data(X, y, X_test, y_test):
-    """Validated float64 features, labels mapped to 0..C-1, and the sorted classes."""
-    X = check_embeddings(X, _FUNC, "X")
-    n = X.shape[0]
-    yi, classes = _labels(y, n, "y")
-    if classes.size < 2:
-        raise input_error(
-            _FUNC, "y", f"has a single class ({classes[0]!r})", "pass at least 2 classes"
-        )
-    if (X_test is None) != (y_test is None):
-        missing = "y_test" if y_test is None else "X_test"
-        raise input_error(
-            _FUNC,
-            missing,
-            "is None while the other test argument is given",
-            "pass both X_test and y_test, or neither",
-        )
-    if X_test is None:
-        return X, yi, X, yi, classes
-    Xt = check_embeddings(X_test, _FUNC, "X_test")
-    if Xt.shape[1] != X.shape[1]:
-        raise input_error(
-            _FUNC,
-            "X_test",
-            f"has {Xt.shape[1]} columns but 'X' has {X.shape[1]}",
-            "give the test points the same features",
-        )
-    yt_raw, _ = _labels(y_test, Xt.shape[0], "y_test")
-    yt_vals = np.asarray(y_test).reshape(-1)
-    unseen = np.setdiff1d(yt_vals, classes)
-    if unseen.size:
-        raise input_error(
-            _FUNC,
-            "y_test",
-            f"holds {unseen.size} label(s) absent from 'y' (e.g. {unseen[:5].tolist()})",
-            "drop those test points or add training points of those classes",
-        )
-    return X, yi, Xt, np.searchsorted(classes, yt_vals), classes
-
-
-def _labels(y, n: int, name: str):
-    """Integer labels of length ``n``: (codes 0..C-1, sorted classes)."""
-    if isinstance(y, torch.Tensor):
-        y = y.detach().cpu().numpy()
-    arr = np.asarray(y)
-    if arr.ndim == 2 and 1 in arr.shape:
-        arr = arr.reshape(-1)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        other = "X" if name == "y" else "X_test"
-        raise input_error(
-            _FUNC,
-            name,
-            f"must have shape ({n},), one label per row of '{other}'; got shape {arr.shape}",
-            "pass one integer label per point",
-        )
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
-        raise input_error(
-            _FUNC,
-            name,
-            f"must hold integer class labels; got dtype {arr.dtype}",
-            "encode the classes as integers (e.g. sklearn.preprocessing.LabelEncoder)",
-            kind=TypeError,
-        )
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise input_error(
-                _FUNC,
-                name,
-                "must hold integer class labels; got non-integer values",
-                "encode the classes as integers",
-            )
-        arr = arr.astype(np.int64)
-    classes, codes = np.unique(arr, return_inverse=True)
-    return codes.astype(np.int64), classes
-
-
-def _fingerprint(X, y, Xt, yt) -> list:
-    """Shapes and float checksums of the data (plain types, safe for weights_only loading)."""
-    out = []
-    for a in (X, y, Xt, yt):
-        a64 = np.asarray(a, dtype=np.float64)
-        w = np.arange(1, a64.size + 1, dtype=np.float64) % 97 + 1
-        out.append([list(a.shape), float(a64.sum()), float((a64.ravel() * w).sum())])
-    return out
-
-
-def _knn_backend(choice: str):
-    """The faiss module, or None for the exact torch search."""
-    if choice == "exact":
-        return None
-    try:
-        import faiss
-    except ImportError:
-        if choice == "faiss":
-            raise ImportError(
-                "HostCP(knn='faiss') needs faiss; install it with `pip install faiss-cpu` or use "
-                "knn='auto' / 'exact'."
-            ) from None
-        return None
-    return faiss
-
-
-def _nearest_old(phi, Xg, idx, old_idx, max_old, faiss):
-    """At most ``max_old`` old points: the union of the new points' nearest old neighbours
-    (l1 in ``phi``-space, eval mode), rank by rank; returned sorted by index."""
-    with torch.no_grad():
-        phi.eval()
-        h = phi(Xg[torch.as_tensor(np.concatenate([idx, old_idx]), device=Xg.device)]).float()
-    b = idx.size
-    kk = min(max_old, old_idx.size)
-    if faiss is not None:
-        hn = np.ascontiguousarray(h[:b].cpu().numpy(), dtype=np.float32)
-        ho = np.ascontiguousarray(h[b:].cpu().numpy(), dtype=np.float32)
-        index = faiss.IndexFlat(ho.shape[1], faiss.METRIC_L1)
-        index.add(ho)
-        _, nn_idx = index.search(hn, kk)
-    else:
-        dist = torch.cdist(h[:b], h[b:], p=1)
-        nn_idx = torch.topk(dist, kk, dim=1, largest=False, sorted=True).indices.cpu().numpy()
-    flat = nn_idx.T.reshape(-1)  # rank-major: every new point's nearest first
-    flat = flat[flat >= 0]
-    _, first = np.unique(flat, return_index=True)
-    chosen = flat[np.sort(first)][:max_old]
-    return np.sort(old_idx[chosen])
-
-
-def _lookahead(model, params, u, x, y, x_test, y_test, lr, k):
-    """The selected loss of eq. 8 and the look-ahead value of eq. 9.
-
-    ``loss = sum_j u_j l_j(theta) / k`` on the minibatch ``x`` (b, d), ``y`` (b,) with weights
-    ``u`` (b,); its gradient ``grads`` (one tensor per entry of ``params``) is kept
-    differentiable in ``u``, so that ``value_loss = mean l_test(theta - lr * grads)`` on
-    ``x_test``, ``y_test`` has ``d value_loss / d u_j = -lr / k * grad l_test(theta_hat) .
-    grad l_j(theta)`` (eq. 12 with ``V = -value_loss``). Returns ``(losses (b,), loss, grads,
-    value_loss)``. Cost: one forward / backward with ``create_graph`` on ``b`` points, one
-    forward on the test batch.
-    """
-    ce = nn.functional.cross_entropy
-    losses = ce(torch.func.functional_call(model, params, (x,)), y, reduction="none")
-    loss = (u * losses).sum() / k
-    grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
-    look = {name: params[name] - lr * g for name, g in zip(params, grads, strict=True)}
-    value_loss = ce(torch.func.functional_call(model, look, (x_test,)), y_test)
-    return losses, loss, grads, value_loss
-
-
-def _evaluate(model, Xt, yt):
-    """Mean cross-entropy and accuracy of ``model`` on the test data."""
-    with torch.no_grad():
-        model.eval()
-        out = []
-        for s in range(0, Xt.shape[0], 4096):
-            out.append(model(Xt[s : s + 4096]))
-        logits = torch.cat(out)
-        loss = float(nn.functional.cross_entropy(logits, yt))
-        acc = float((logits.argmax(1) == yt).float().mean())
-    return loss, acc
