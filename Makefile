@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint clean data gpu-check
+.PHONY: setup test demo bench lint clean data gpu-check gpu-apps
 
 setup: $(STAMP)
 
@@ -33,6 +33,9 @@ bench: setup data
 	$(PY) benchmarks/facility_lp.py
 	$(PY) benchmarks/knapsack_ops.py --device cpu
 	$(PY) benchmarks/valuation.py
+	$(PY) benchmarks/knn.py
+	$(PY) benchmarks/explain.py
+	$(PY) benchmarks/sne.py
 
 # Offline data for the benchmarks (../shared/DATA.md), without root: the Debian packages are
 # fetched with `apt-get download` and unpacked with `dpkg -x` into $(CACHE), where
@@ -62,6 +65,16 @@ data: setup
 
 # On a machine with a CUDA GPU (torch built with CUDA): the Triton kernels of subsel.ops.knapsack
 # against the torch reference, then the operator benchmark on the GPU (a few minutes).
+# Issue 13's GPU runs (not yet run: no GPU has been lent): the stochastic kNN on all 55,000
+# Fashion-MNIST training images (tau in {1, 16}, 20 epochs) and RSS-SNE / parametric t-SNE at the
+# paper's sizes with 60 epochs, each capped so that the two fit in 9 minutes.
+gpu-apps: setup data
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	timeout 300 $(PY) benchmarks/knn.py --full --device cuda --datasets fashion_mnist --taus 1,16 \
+		--epochs-fashion 20 --out benchmarks/results/knn_cuda.json
+	timeout 240 $(PY) benchmarks/sne.py --full --device cuda --epochs 60 \
+		--out benchmarks/results/sne_cuda.json
+
 gpu-check: setup
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,gpu]'
 	$(PY) -m pytest -q tests/ops/test_dp_triton.py tests/ops/test_knapsack.py

@@ -30,6 +30,9 @@ SCRIPTS = (
     "facility_lp",
     "knapsack_ops",
     "valuation",
+    "knn",
+    "explain",
+    "sne",
 )
 KEYS = {
     "benchmark",

@@ -140,6 +140,16 @@ SPECS: list[CallSpec] = [
     ),
 ]
 
+# the models of the subset-sampling paper keep their specs beside them, one file per model
+for _name in ("knn", "explain", "sne"):
+    try:
+        _mod = __import__(f"tests.common.bad_args_apps_{_name}", fromlist=["SPECS"])
+    except ModuleNotFoundError as _err:  # not written yet
+        if _err.name != f"tests.common.bad_args_apps_{_name}":
+            raise
+        continue
+    SPECS.extend(_mod.SPECS)
+
 # public names without a spec, with the reason
 EXEMPT: dict[str, str] = {
     "KnapsackDP": "a PyEPO optModel subclass, built lazily; PyEPO validates its own arguments",

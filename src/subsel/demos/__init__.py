@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..report import ScoreRow, Section, esc, write_report
-from . import diversity, knapsack, sampling, selection, valuation
+from . import diversity, knapsack, sampling, selection, subset_models, valuation
 from ._results import RESULTS, default_results_dir, load_records, record_names
 
 __all__ = [
@@ -49,6 +49,7 @@ def placeholder(
 
 SECTIONS: list[Builder] = [
     sampling.build_section,
+    subset_models.build_section,
     selection.build_section,
     diversity.build_section,
     knapsack.build_section,

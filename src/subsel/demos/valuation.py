@@ -231,4 +231,4 @@ def build_section(
         + ". Every method there is close to chance (0.20).</p>"
         + _benchmark_html(None if results is None else Path(results))
     )
-    return Section(TITLE, body, [], "built (in progress: benchmark and CLI)", [detect, add])
+    return Section(TITLE, body, [], "built", [detect, add])
