@@ -44,6 +44,7 @@ discrete draw of each sampler from the trained explainer's test logits at its ta
 Usage::
 
     .venv/bin/python benchmarks/explain.py            # CPU sizes above, 4 seeds (~16 min on 1 thread)
+    .venv/bin/python benchmarks/explain.py --seeds 8  # the committed results/explain.json (~28 min)
     .venv/bin/python benchmarks/explain.py --quick    # seconds, tiny sizes
     .venv/bin/python benchmarks/explain.py --full --device cuda --seeds 5
 """

@@ -58,10 +58,13 @@ Run (from the repository root)::
     python benchmarks/valuation.py --quick          # seconds; writes to --out or a temp file
     python benchmarks/valuation.py --datasets synthetic letter --seeds 2 --n 1000
 
-The committed ``benchmarks/results/valuation.json`` comes from a reduced run (2 cores, shared, a
-deadline): ``--seeds 3 --n 2000 --n-val 500 --n-test 2000 --epochs 5 --tmc-max 300`` (so TMC Shapley
-is absent from it; ``--quick`` runs it at n = 150 with one permutation) and the default scaling
-grid; its ``params`` hold every setting. The text data set is skipped there (no sentence model).
+The committed ``benchmarks/results/valuation.json`` joins five runs of this script (one data set
+each, so that a slow one cannot hold up the others; 2 shared cores, one thread): the full protocol
+``--datasets D`` for D in synthetic (with the scaling grid), letter, text and fashion_mnist (5
+seeds, n = 2000, n_val 500, n_test 2000, HOST-CP 5 epochs; TMC Shapley skipped: at n = 300 one fit
+already takes 100-280 s and its cost grows about as n^2), and a second protocol with TMC Shapley,
+``--datasets synthetic letter text --n 300 --n-val 200 --n-test 1000 --seeds 3 --tmc-max 300
+--scaling --tag n300 --no-ndcg`` (dataset names ``*_n300``). Its ``params`` hold every setting.
 """
 
 from __future__ import annotations
