@@ -383,6 +383,9 @@ def parse_args(argv):
     p.add_argument("--out", default=None, help="JSON output file")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--seeds", type=int, default=1)
+    p.add_argument(
+        "--first-seed", type=int, default=0, help="seeds FIRST_SEED .. FIRST_SEED + SEEDS - 1"
+    )
     p.add_argument("--datasets", default="fashion_mnist,mnist_subset")
     p.add_argument("--taus", default=None, help="comma list (default 1,16; --full 0.1,1,5,16,64)")
     p.add_argument("--n-train", type=int, default=10000, help="Fashion-MNIST training images")
@@ -463,7 +466,7 @@ def main(argv=None) -> int:
                 except (FileNotFoundError, ImportError) as exc:
                     console.print(f"mnist_subset skipped: {exc}")
                     continue
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 run_accuracy(dataset, seed, args, ctx, records, flush)
     if not args.no_timing:
         run_timing(args, ctx, records, flush)

@@ -46,8 +46,9 @@ def test_benchmark_records_are_averaged_over_seeds(tmp_path):
     table = section.benchmark_table(recs)
     mean, std, count = table[("letter", "hostcp")]["mislabel_auc"]
     assert (round(mean, 12), round(std, 12), count) == (0.5, 0.1, 2)
-    html, rows = section._benchmark_html(tmp_path)
+    html, rows = section._benchmark_html(tmp_path, tmp_path)
     assert "0.5 ± 0.1" in html and "hostcp" in html
+    assert (tmp_path / "valuation_benchmark.png").stat().st_size > 1000
     assert rows[0].met is None  # no baseline records: HOST-CP is not measured against any
     html, rows = section._benchmark_html(None)
     assert "No valuation records found" in html and rows == []
