@@ -53,6 +53,9 @@ Usage::
 
     .venv/bin/python benchmarks/knn.py             # CPU default (22 min on 2 cores at load 5-9)
     .venv/bin/python benchmarks/knn.py --timing-only --merge   # redo Table 3 only
+    # the committed results/knn.json also holds Fashion-MNIST seeds 1 and 2, run as
+    .venv/bin/python benchmarks/knn.py --first-seed 1 --seeds 1 --datasets fashion_mnist \
+        --no-timing --out OTHER.json     # (and --first-seed 2), records appended
     .venv/bin/python benchmarks/knn.py --quick     # under a minute, tiny sizes
     .venv/bin/python benchmarks/knn.py --full --device cuda
 """
