@@ -18,3 +18,18 @@ def _seed_torch():
     import torch
 
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of tiny problems (two spin-waiting OpenMP threads cost up
+    to 100x on a busy 2-core machine); the setting is restored afterwards. Use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -24,13 +24,7 @@ class Threshold(nn.Module):
         return torch.softmax(torch.stack([-z, z], dim=-1), dim=-1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread (two spin-waiting OpenMP threads cost 100x on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def data(n=N, seed=0):

@@ -27,13 +27,7 @@ from subsel.apps.sne import (
 SMALL = (32, 32)  # hidden widths of the test networks (the paper's are (500, 500, 2000))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny tensors: torch's second OpenMP thread only spin-waits on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

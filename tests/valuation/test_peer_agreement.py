@@ -28,21 +28,7 @@ import pytest
 
 from subsel.valuation.baselines import InfluenceFunction, KNNShapley, TracInCP
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The problems are tiny: torch's thread pool only costs time (much of it on a busy machine)."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a core dependency
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _gauss(n, m, d, C, seed, labels=None):
