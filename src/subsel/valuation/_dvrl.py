@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .._progress import progress_range
@@ -15,7 +13,6 @@ from .._validation import (
     check_seed,
 )
 from ._valuation_base import (
-    _check_data,
     _import_torch,
     _torch_generator,
     _Valuation,
@@ -135,20 +132,7 @@ class DVRL(_Valuation):
         self.seed = seed
         self.progress = progress
 
-    def fit(self, X, y, X_val, y_val) -> DVRL:
-        """Train the data value estimator.
-
-        Parameters
-        ----------
-        X, y, X_val, y_val : arrays of shapes (n, d), (n,), (m, d), (m,)
-            Training points and integer labels; validation points and labels (seen in ``y``).
-
-        Returns
-        -------
-        self
-        """
-        func = "DVRL.fit"
-        t0 = time.perf_counter()
+    def _settings(self, func: str) -> dict:
         hidden = check_int(self.hidden, "hidden", func, low=1)
         n_iter = check_int(self.n_iter, "n_iter", func, low=1)
         batch_size = check_int(self.batch_size, "batch_size", func, low=1)
@@ -161,7 +145,43 @@ class DVRL(_Valuation):
         reward_kind = check_choice(self.reward, ("accuracy", "log_loss"), "reward", func)
         progress = check_bool(self.progress, "progress", func)
         rng = check_seed(self.seed, func)
-        Xtr, ytr, Xv, yv, classes = _check_data(X, y, X_val, y_val, func)
+        return {
+            "hidden": hidden,
+            "n_iter": n_iter,
+            "batch_size": batch_size,
+            "lr": lr,
+            "inner_steps": inner_steps,
+            "inner_lr": inner_lr,
+            "window": window,
+            "threshold": threshold,
+            "penalty": penalty,
+            "reward_kind": reward_kind,
+            "progress": progress,
+            "rng": rng,
+        }
+
+    def _fit(
+        self,
+        func,
+        Xtr,
+        ytr,
+        Xv,
+        yv,
+        classes,
+        *,
+        hidden,
+        n_iter,
+        batch_size,
+        lr,
+        inner_steps,
+        inner_lr,
+        window,
+        threshold,
+        penalty,
+        reward_kind,
+        progress,
+        rng,
+    ) -> None:
         torch = _import_torch(func)
         gen = _torch_generator(rng)
         dt = torch.float64
@@ -222,6 +242,3 @@ class DVRL(_Valuation):
             self.values_ = estimator(inputs).numpy().copy()
         self.history_ = np.asarray(rewards)
         self.n_fits_ = n_iter + 1
-        self.classes_ = classes
-        self.seconds_ = time.perf_counter() - t0
-        return self

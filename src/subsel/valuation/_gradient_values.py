@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .._progress import progress_range
@@ -15,7 +13,6 @@ from .._validation import (
     check_seed,
 )
 from ._valuation_base import (
-    _check_data,
     _import_torch,
     _torch_generator,
     _Valuation,
@@ -157,20 +154,7 @@ class TracInCP(_Valuation):
         self.seed = seed
         self.progress = progress
 
-    def fit(self, X, y, X_val, y_val) -> TracInCP:
-        """Train, keep checkpoints, score the training points.
-
-        Parameters
-        ----------
-        X, y, X_val, y_val : arrays of shapes (n, d), (n,), (m, d), (m,)
-            Training points and integer labels; validation points and labels (seen in ``y``).
-
-        Returns
-        -------
-        self
-        """
-        func = "TracInCP.fit"
-        t0 = time.perf_counter()
+    def _settings(self, func: str) -> dict:
         hidden = check_int(self.hidden, "hidden", func, low=0)
         epochs = check_int(self.epochs, "epochs", func, low=1)
         lr = check_real(self.lr, "lr", func, low=0.0, low_open=True)
@@ -181,7 +165,35 @@ class TracInCP(_Valuation):
         gradients = check_choice(self.gradients, ("all", "last"), "gradients", func)
         progress = check_bool(self.progress, "progress", func)
         rng = check_seed(self.seed, func)
-        Xtr, ytr, Xv, yv, classes = _check_data(X, y, X_val, y_val, func)
+        return {
+            "hidden": hidden,
+            "epochs": epochs,
+            "lr": lr,
+            "batch_size": batch_size,
+            "n_ckpt": n_ckpt,
+            "gradients": gradients,
+            "progress": progress,
+            "rng": rng,
+        }
+
+    def _fit(
+        self,
+        func,
+        Xtr,
+        ytr,
+        Xv,
+        yv,
+        classes,
+        *,
+        hidden,
+        epochs,
+        lr,
+        batch_size,
+        n_ckpt,
+        gradients,
+        progress,
+        rng,
+    ) -> None:
         torch = _import_torch(func)
         gen = _torch_generator(rng)
         dt = torch.float64
@@ -224,9 +236,6 @@ class TracInCP(_Valuation):
         self.checkpoint_epochs_ = ckpt_epochs
         self.history_ = np.asarray(history)
         self.n_fits_ = 1
-        self.classes_ = classes
-        self.seconds_ = time.perf_counter() - t0
-        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,20 +351,7 @@ class InfluenceFunction(_Valuation):
         self.fit_max_iter = fit_max_iter
         self.seed = seed
 
-    def fit(self, X, y, X_val, y_val) -> InfluenceFunction:
-        """Fit the model, solve the inverse HVP, score the training points.
-
-        Parameters
-        ----------
-        X, y, X_val, y_val : arrays of shapes (n, d), (n,), (m, d), (m,)
-            Training points and integer labels; validation points and labels (seen in ``y``).
-
-        Returns
-        -------
-        self
-        """
-        func = "InfluenceFunction.fit"
-        t0 = time.perf_counter()
+    def _settings(self, func: str) -> dict:
         method = check_choice(self.method, ("cg", "lissa", "direct"), "method", func)
         damping = check_real(self.damping, "damping", func, low=0.0)
         l2 = check_real(self.l2, "l2", func, low=0.0, low_open=True)
@@ -370,7 +366,39 @@ class InfluenceFunction(_Valuation):
         n_repeats = check_int(self.n_repeats, "n_repeats", func, low=1)
         fit_max_iter = check_int(self.fit_max_iter, "fit_max_iter", func, low=1)
         rng = check_seed(self.seed, func)
-        Xtr, ytr, Xv, yv, classes = _check_data(X, y, X_val, y_val, func)
+        return {
+            "method": method,
+            "damping": damping,
+            "l2": l2,
+            "max_iter": max_iter,
+            "rtol": rtol,
+            "scale": scale,
+            "batch_size": batch_size,
+            "n_repeats": n_repeats,
+            "fit_max_iter": fit_max_iter,
+            "rng": rng,
+        }
+
+    def _fit(
+        self,
+        func,
+        Xtr,
+        ytr,
+        Xv,
+        yv,
+        classes,
+        *,
+        method,
+        damping,
+        l2,
+        max_iter,
+        rtol,
+        scale,
+        batch_size,
+        n_repeats,
+        fit_max_iter,
+        rng,
+    ) -> None:
         torch = _import_torch(func)
         gen = _torch_generator(rng)
         dt = torch.float64
@@ -468,9 +496,6 @@ class InfluenceFunction(_Valuation):
         self.grad_norm_ = grad_norm
         self.history_ = np.asarray(history, dtype=np.float64)
         self.n_fits_ = 1
-        self.classes_ = classes
-        self.seconds_ = time.perf_counter() - t0
-        return self
 
 
 # ---------------------------------------------------------------------------------------------

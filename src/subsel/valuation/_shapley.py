@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .._progress import progress_range
@@ -15,7 +13,6 @@ from .._validation import (
 )
 from ._curves import _check_model, _fresh_model
 from ._valuation_base import (
-    _check_data,
     _Valuation,
 )
 
@@ -98,27 +95,13 @@ class KNNShapley(_Valuation):
         self.k = k
         self.block = block
 
-    def fit(self, X, y, X_val, y_val) -> KNNShapley:
-        """Compute the values.
-
-        Parameters
-        ----------
-        X, y, X_val, y_val : arrays of shapes (n, d), (n,), (m, d), (m,)
-            Training points and integer labels; validation points and labels (seen in ``y``).
-
-        Returns
-        -------
-        self
-        """
-        func = "KNNShapley.fit"
-        t0 = time.perf_counter()
+    def _settings(self, func: str) -> dict:
         k = check_int(self.k, "k", func, low=1)
         block = check_int(self.block, "block", func, low=1)
-        Xtr, ytr, Xv, yv, classes = _check_data(X, y, X_val, y_val, func)
-        self.classes_ = classes
+        return {"k": k, "block": block}
+
+    def _fit(self, func, Xtr, ytr, Xv, yv, classes, *, k, block) -> None:
         self.values_ = knn_shapley_values(Xtr, ytr, Xv, yv, k, block)
-        self.seconds_ = time.perf_counter() - t0
-        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,20 +179,7 @@ class TMCShapley(_Valuation):
         self.seed = seed
         self.progress = progress
 
-    def fit(self, X, y, X_val, y_val) -> TMCShapley:
-        """Estimate the values.
-
-        Parameters
-        ----------
-        X, y, X_val, y_val : arrays of shapes (n, d), (n,), (m, d), (m,)
-            Training points and integer labels; validation points and labels (seen in ``y``).
-
-        Returns
-        -------
-        self
-        """
-        func = "TMCShapley.fit"
-        t0 = time.perf_counter()
+    def _settings(self, func: str) -> dict:
         max_iter = check_int(self.max_iter, "max_iter", func, low=1)
         tol = check_real(self.tolerance, "tolerance", func, low=0.0)
         conv = check_real(self.convergence_tol, "convergence_tol", func, low=0.0)
@@ -218,7 +188,35 @@ class TMCShapley(_Valuation):
         progress = check_bool(self.progress, "progress", func)
         rng = check_seed(self.seed, func)
         base = _check_model(self.model, func)
-        Xtr, ytr, Xv, yv, classes = _check_data(X, y, X_val, y_val, func)
+        return {
+            "max_iter": max_iter,
+            "tol": tol,
+            "conv": conv,
+            "check_every": check_every,
+            "cache": cache,
+            "progress": progress,
+            "rng": rng,
+            "base": base,
+        }
+
+    def _fit(
+        self,
+        func,
+        Xtr,
+        ytr,
+        Xv,
+        yv,
+        classes,
+        *,
+        max_iter,
+        tol,
+        conv,
+        check_every,
+        cache,
+        progress,
+        rng,
+        base,
+    ) -> None:
         n = Xtr.shape[0]
         random_state = int(rng.integers(0, 2**31 - 1))
         _fresh_model(base, random_state, func)  # fail early on a model that cannot be cloned
@@ -285,9 +283,6 @@ class TMCShapley(_Valuation):
         self.history_ = np.asarray(history, dtype=np.float64)
         self.full_score_ = full
         self.empty_score_ = empty
-        self.classes_ = classes
-        self.seconds_ = time.perf_counter() - t0
-        return self
 
 
 # ---------------------------------------------------------------------------------------------

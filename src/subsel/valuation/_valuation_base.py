@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -71,10 +72,37 @@ def _import_torch(func: str):
 
 
 class _Valuation(ParamsMixin):
-    """Common attributes; subclasses implement ``fit``."""
+    """The one ``fit`` of every baseline: the settings are checked (``_settings``, which returns
+    them by name), then the data (:func:`_check_data`), then ``_fit`` values the training points
+    and sets ``values_`` and its own attributes; ``classes_`` and ``seconds_`` are set here."""
 
     values_: np.ndarray
     seconds_: float
+    classes_: np.ndarray
 
-    def fit(self, X, y, X_val, y_val):  # pragma: no cover - abstract
+    def fit(self, X, y, X_val, y_val):
+        """Value the training points (``values_``, higher = more valuable).
+
+        Parameters
+        ----------
+        X, y, X_val, y_val : arrays of shapes (n, d), (n,), (m, d), (m,)
+            Training points and integer labels; validation points and labels (seen in ``y``).
+
+        Returns
+        -------
+        self
+        """
+        func = f"{type(self).__name__}.fit"
+        t0 = time.perf_counter()
+        settings = self._settings(func)
+        Xtr, ytr, Xv, yv, classes = _check_data(X, y, X_val, y_val, func)
+        self._fit(func, Xtr, ytr, Xv, yv, classes, **settings)
+        self.classes_ = classes
+        self.seconds_ = time.perf_counter() - t0
+        return self
+
+    def _settings(self, func: str) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fit(self, func, Xtr, ytr, Xv, yv, classes, **settings) -> None:  # pragma: no cover
         raise NotImplementedError

@@ -9,6 +9,9 @@ validated in :meth:`fit`), and ``fit(X, y, X_val, y_val) -> self``, which sets
 - ``classes_``: the sorted training labels (labels are encoded as their index in it);
 - for the iterative methods ``n_fits_`` (models trained) and ``history_`` (what the loop saw).
 
+That ``fit`` is written once (``_valuation_base._Valuation.fit``): a method supplies ``_settings``
+(its checked settings, by name) and ``_fit`` (the valuation on the checked data).
+
 Every random choice is drawn from ``seed`` (``None``, an int >= 0 or a ``numpy.random.Generator``);
 the same seed gives the same values. Long loops take ``progress=True``.
 
@@ -41,8 +44,6 @@ ours gives (checked against subset enumeration).
 
 from __future__ import annotations
 
-import time
-
 from .._validation import (
     check_seed,
 )
@@ -50,7 +51,6 @@ from ._dvrl import DVRL
 from ._gradient_values import InfluenceFunction, TracInCP
 from ._shapley import KNNShapley, TMCShapley
 from ._valuation_base import (
-    _check_data,
     _Valuation,
 )
 
@@ -90,26 +90,12 @@ class RandomValuation(_Valuation):
     def __init__(self, *, seed=None):
         self.seed = seed
 
-    def fit(self, X, y, X_val, y_val) -> RandomValuation:
-        """Draw one value per training point.
-
-        Parameters
-        ----------
-        X, y, X_val, y_val : arrays of shapes (n, d), (n,), (m, d), (m,)
-            Training points and integer labels; validation points and labels (seen in ``y``).
-
-        Returns
-        -------
-        self
-        """
-        func = "RandomValuation.fit"
-        t0 = time.perf_counter()
+    def _settings(self, func: str) -> dict:
         rng = check_seed(self.seed, func)
-        Xtr, _, _, _, classes = _check_data(X, y, X_val, y_val, func)
-        self.classes_ = classes
+        return {"rng": rng}
+
+    def _fit(self, func, Xtr, ytr, Xv, yv, classes, *, rng) -> None:
         self.values_ = rng.random(Xtr.shape[0])
-        self.seconds_ = time.perf_counter() - t0
-        return self
 
 
 # ---------------------------------------------------------------------------------------------
