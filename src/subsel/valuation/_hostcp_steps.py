@@ -1,13 +1,16 @@
 """The steps of :class:`~subsel.valuation.HostCP` that need no state of the estimator: input
 checks, the data fingerprint of a checkpoint, ``phi``'s input rows, the old-set search, the
-look-ahead value and the evaluation."""
+look-ahead value, one epoch of Algorithm 1 (:func:`run_epoch`) and the evaluation."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 from torch import nn
 
+from subsel._progress import progress_range
 from subsel._validation import check_embeddings, input_error, param_error
 
 _FUNC = "HostCP"
@@ -212,3 +215,82 @@ def _evaluate(model, Xt, yt):
         loss = float(nn.functional.cross_entropy(logits, yt))
         acc = float((logits.argmax(1) == yt).float().mean())
     return loss, acc
+
+
+def run_epoch(epoch, base_seed, p, Xg, yg, Xtg, ytg, model, phi, opt, opt_phi, layers, knn, st):
+    """One pass over the data (Algorithm 1, lines 8-20); updates ``st`` in place."""
+    n = Xg.shape[0]
+    n_test = Xtg.shape[0]
+    erng = np.random.default_rng([base_seed, epoch])
+    perm = erng.permutation(n)
+    batches = np.array_split(perm, math.ceil(n / p["batch_size"]))
+    params = dict(model.named_parameters())
+    gamma, xi, lr = p["budget_fraction"], p["xi"], p["lr"]
+    old: list[np.ndarray] = []
+    loss_sum = value_sum = 0.0
+    layer, first_layer = layers
+    phi_in = _selector_input(p["selector_inputs"], Xg, yg, model, p["n_classes"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(erng.integers(0, 2**62)))  # dropout etc. of user modules
+        for bi in progress_range(len(batches), p["progress"], f"HOST-CP epoch {epoch + 1}"):
+            idx = batches[bi]
+            b = idx.size
+            idx_t = torch.as_tensor(idx, device=Xg.device)
+            old_idx = np.concatenate(old) if old else np.zeros(0, dtype=np.int64)
+            if old_idx.size > p["max_old"]:
+                old_idx = _nearest_old(phi, phi_in, idx, old_idx, p["max_old"], knn)
+            # lines 10-14: embeddings, distances, the layer
+            phi.train()
+            h = phi(phi_in(np.concatenate([idx, old_idx])))
+            h_new, h_old = h[:b], h[b:]
+            d_nn = torch.cdist(h_new, h_new, p=1)
+            d_no = torch.cdist(h_new, h_old, p=1)
+            # "mass" needs old points to hold the mass above its cap: without them (each
+            # epoch's first minibatch) the budget relaxation decides
+            lp = layer if old_idx.size or p["relaxation"] == "budget" else first_layer
+            u = lp(d_no, d_nn).to(torch.float32)
+            # lines 16-19: the selected loss (eq. 8), the look-ahead value (eq. 9)
+            model.train()
+            k = gamma * b
+            tb = (
+                torch.as_tensor(
+                    erng.choice(n_test, p["test_batch_size"], replace=False), device=Xg.device
+                )
+                if n_test > p["test_batch_size"]
+                else slice(None)
+            )
+            losses, loss, grads, value_loss = _lookahead(
+                model, params, u, Xg[idx_t], yg[idx_t], Xtg[tb], ytg[tb], lr, k
+            )
+            if p["model_loss"] == "selected":
+                w = (u.detach() >= xi).to(losses.dtype)
+                grads = torch.autograd.grad(
+                    (w * losses).sum() / k, list(params.values()), retain_graph=True
+                )
+            phi_params = [q for q in phi.parameters() if q.requires_grad]
+            phi_grads = torch.autograd.grad(value_loss, phi_params, allow_unused=True)
+            # both steps at theta_t (the alternating update of the paper)
+            opt.zero_grad(set_to_none=True)
+            for q, g in zip(params.values(), grads, strict=True):
+                q.grad = g.detach()
+            opt.step()
+            opt_phi.zero_grad(set_to_none=True)
+            for q, g in zip(phi_params, phi_grads, strict=True):
+                q.grad = None if g is None else g.detach()
+            opt_phi.step()
+            # line 15: selected points join O; bookkeeping of the scores
+            ud = u.detach().to("cpu", torch.float64)
+            sel = (ud >= xi).numpy()
+            if sel.any():
+                old.append(idx[sel])
+            ic = torch.as_tensor(idx)
+            st["u_sum"][ic] += ud
+            st["hits"][ic] += torch.as_tensor(sel, dtype=torch.float64)
+            st["seen"][ic] += 1.0
+            st["last_u"][ic] = ud
+            loss_sum += float(loss.detach()) * b
+            value_sum += float(value_loss.detach()) * b
+    st["old"] = torch.as_tensor(
+        np.sort(np.concatenate(old)) if old else np.zeros(0, dtype=np.int64)
+    )
+    return loss_sum / n, value_sum / n

@@ -9,8 +9,6 @@ value of that selection on held-out data (eqs. 9 and 12).
 
 from __future__ import annotations
 
-import math
-import os
 import time
 from pathlib import Path
 
@@ -18,7 +16,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from subsel._progress import progress_range
 from subsel._selector import ParamsMixin
 from subsel._validation import (
     check_bool,
@@ -30,15 +27,14 @@ from subsel._validation import (
     param_error,
 )
 
+from ._hostcp_checkpoint import load_checkpoint, save_checkpoint
 from ._hostcp_steps import (
     _check_data,
     _check_embedding_inputs,
     _evaluate,
     _fingerprint,
     _knn_backend,
-    _lookahead,
-    _nearest_old,
-    _selector_input,
+    run_epoch,
 )
 from .facility_lp import FacilityLocationLP
 
@@ -46,7 +42,6 @@ __all__ = ["HostCP"]
 
 _FUNC = "HostCP"
 _CKPT_NAME = "hostcp_checkpoint.pt"
-_CKPT_VERSION = 1
 _SELECTOR_INPUTS = ("features", "features+label", "features+label+loss")
 
 
@@ -378,12 +373,14 @@ class HostCP(ParamsMixin):
         ckpt = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / _CKPT_NAME
         fingerprint = _fingerprint(X, yi, Xt, yt)
         if resume and ckpt.exists():
-            base_seed = self._load(ckpt, fingerprint, model, phi, opt, opt_phi, st)
+            base_seed = load_checkpoint(
+                ckpt, _state_params(self), fingerprint, model, phi, opt, opt_phi, st
+            )
 
         knn = _knn_backend(p["knn"])
         for epoch in range(st["epoch"], p["epochs"]):
             t0 = time.perf_counter()
-            stats = self._epoch(
+            stats = run_epoch(
                 epoch,
                 base_seed,
                 p,
@@ -413,7 +410,9 @@ class HostCP(ParamsMixin):
             )
             st["epoch"] = epoch + 1
             if ckpt is not None:
-                self._save(ckpt, fingerprint, base_seed, model, phi, opt, opt_phi, st)
+                save_checkpoint(
+                    ckpt, _state_params(self), fingerprint, base_seed, model, phi, opt, opt_phi, st
+                )
 
         seen = st["seen"].numpy()
         scores = st["u_sum"].numpy() / np.maximum(seen, 1.0)
@@ -451,141 +450,15 @@ class HostCP(ParamsMixin):
                 phi = copy.deepcopy(self.embedding)
         return model.to(dev).float(), phi.to(dev).float()
 
-    def _epoch(
-        self, epoch, base_seed, p, Xg, yg, Xtg, ytg, model, phi, opt, opt_phi, layers, knn, st
-    ):
-        """One pass over the data (Algorithm 1, lines 8-20); updates ``st`` in place."""
-        n = Xg.shape[0]
-        n_test = Xtg.shape[0]
-        erng = np.random.default_rng([base_seed, epoch])
-        perm = erng.permutation(n)
-        batches = np.array_split(perm, math.ceil(n / p["batch_size"]))
-        params = dict(model.named_parameters())
-        gamma, xi, lr = p["budget_fraction"], p["xi"], p["lr"]
-        old: list[np.ndarray] = []
-        loss_sum = value_sum = 0.0
-        layer, first_layer = layers
-        phi_in = _selector_input(p["selector_inputs"], Xg, yg, model, p["n_classes"])
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(erng.integers(0, 2**62)))  # dropout etc. of user modules
-            for bi in progress_range(len(batches), p["progress"], f"HOST-CP epoch {epoch + 1}"):
-                idx = batches[bi]
-                b = idx.size
-                idx_t = torch.as_tensor(idx, device=Xg.device)
-                old_idx = np.concatenate(old) if old else np.zeros(0, dtype=np.int64)
-                if old_idx.size > p["max_old"]:
-                    old_idx = _nearest_old(phi, phi_in, idx, old_idx, p["max_old"], knn)
-                # lines 10-14: embeddings, distances, the layer
-                phi.train()
-                h = phi(phi_in(np.concatenate([idx, old_idx])))
-                h_new, h_old = h[:b], h[b:]
-                d_nn = torch.cdist(h_new, h_new, p=1)
-                d_no = torch.cdist(h_new, h_old, p=1)
-                # "mass" needs old points to hold the mass above its cap: without them (each
-                # epoch's first minibatch) the budget relaxation decides
-                lp = layer if old_idx.size or p["relaxation"] == "budget" else first_layer
-                u = lp(d_no, d_nn).to(torch.float32)
-                # lines 16-19: the selected loss (eq. 8), the look-ahead value (eq. 9)
-                model.train()
-                k = gamma * b
-                tb = (
-                    torch.as_tensor(
-                        erng.choice(n_test, p["test_batch_size"], replace=False), device=Xg.device
-                    )
-                    if n_test > p["test_batch_size"]
-                    else slice(None)
-                )
-                losses, loss, grads, value_loss = _lookahead(
-                    model, params, u, Xg[idx_t], yg[idx_t], Xtg[tb], ytg[tb], lr, k
-                )
-                if p["model_loss"] == "selected":
-                    w = (u.detach() >= xi).to(losses.dtype)
-                    grads = torch.autograd.grad(
-                        (w * losses).sum() / k, list(params.values()), retain_graph=True
-                    )
-                phi_params = [q for q in phi.parameters() if q.requires_grad]
-                phi_grads = torch.autograd.grad(value_loss, phi_params, allow_unused=True)
-                # both steps at theta_t (the alternating update of the paper)
-                opt.zero_grad(set_to_none=True)
-                for q, g in zip(params.values(), grads, strict=True):
-                    q.grad = g.detach()
-                opt.step()
-                opt_phi.zero_grad(set_to_none=True)
-                for q, g in zip(phi_params, phi_grads, strict=True):
-                    q.grad = None if g is None else g.detach()
-                opt_phi.step()
-                # line 15: selected points join O; bookkeeping of the scores
-                ud = u.detach().to("cpu", torch.float64)
-                sel = (ud >= xi).numpy()
-                if sel.any():
-                    old.append(idx[sel])
-                ic = torch.as_tensor(idx)
-                st["u_sum"][ic] += ud
-                st["hits"][ic] += torch.as_tensor(sel, dtype=torch.float64)
-                st["seen"][ic] += 1.0
-                st["last_u"][ic] = ud
-                loss_sum += float(loss.detach()) * b
-                value_sum += float(value_loss.detach()) * b
-        st["old"] = torch.as_tensor(
-            np.sort(np.concatenate(old)) if old else np.zeros(0, dtype=np.int64)
-        )
-        return loss_sum / n, value_sum / n
 
-    # -----------------------------------------------------------------------------------------
-    def _state_params(self) -> dict:
-        """Settings that must match for a resume (all but epochs and progress), as strings."""
-        out = {}
-        for k, v in self.get_params().items():
-            if k in ("epochs", "progress", "checkpoint_dir"):
-                continue
-            if isinstance(v, (nn.Module, np.random.Generator)):
-                out[k] = type(v).__name__  # the stream itself is restored from base_seed
-            else:
-                out[k] = repr(v)
-        return out
-
-    def _save(self, path: Path, fingerprint, base_seed, model, phi, opt, opt_phi, st):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
-            "version": _CKPT_VERSION,
-            "fingerprint": fingerprint,
-            "params": self._state_params(),
-            "base_seed": base_seed,
-            "model": model.state_dict(),
-            "embedding": phi.state_dict(),
-            "opt": opt.state_dict(),
-            "opt_phi": opt_phi.state_dict(),
-            **{k: (v if k != "history" else [dict(h) for h in v]) for k, v in st.items()},
-        }
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-
-    def _load(self, path: Path, fingerprint, model, phi, opt, opt_phi, st) -> int:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("version") != _CKPT_VERSION:
-            raise ValueError(
-                f"The checkpoint {path} of {_FUNC} has version {state.get('version')!r}, not "
-                f"{_CKPT_VERSION}; delete it or fit with resume=False."
-            )
-        if state["fingerprint"] != fingerprint:
-            raise ValueError(
-                f"The checkpoint {path} of {_FUNC} was made on other data (shapes or checksums "
-                "of X, y, X_test, y_test differ); fit with the same data or resume=False."
-            )
-        if state["params"] != self._state_params():
-            diff = sorted(
-                k for k in state["params"] if state["params"][k] != self._state_params().get(k)
-            )
-            raise ValueError(
-                f"The checkpoint {path} of {_FUNC} was made with other settings ({', '.join(diff)}"
-                "); only epochs and progress may change on resume. Use the same settings or "
-                "resume=False."
-            )
-        model.load_state_dict(state["model"])
-        phi.load_state_dict(state["embedding"])
-        opt.load_state_dict(state["opt"])
-        opt_phi.load_state_dict(state["opt_phi"])
-        for k in st:
-            st[k] = state[k]
-        return int(state["base_seed"])
+def _state_params(est: HostCP) -> dict:
+    """Settings that must match for a resume (all but epochs and progress), as strings."""
+    out = {}
+    for k, v in est.get_params().items():
+        if k in ("epochs", "progress", "checkpoint_dir"):
+            continue
+        if isinstance(v, (nn.Module, np.random.Generator)):
+            out[k] = type(v).__name__  # the stream itself is restored from base_seed
+        else:
+            out[k] = repr(v)
+    return out
