@@ -92,7 +92,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "KnapsackDP":  # imports PyEPO: only on first use
-        from .dfl import _knapsack_dp_class
+        from ._dfl_pyepo import _knapsack_dp_class
 
         return _knapsack_dp_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
