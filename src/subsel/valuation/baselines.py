@@ -48,7 +48,8 @@ from .._validation import (
     check_seed,
 )
 from ._dvrl import DVRL
-from ._gradient_values import InfluenceFunction, TracInCP
+from ._gradient_values import TracInCP
+from ._influence import InfluenceFunction
 from ._shapley import KNNShapley, TMCShapley
 from ._valuation_base import (
     _Valuation,
